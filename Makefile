@@ -1,0 +1,35 @@
+# make run: the dashboard; make test: the test suite. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED ?= $(firstword $(wildcard ../shared /work/shared))
+
+# Offline machines: when KERAS_HOME is not set, use a writable copy of the shared Keras cache if there is one.
+ifeq ($(origin KERAS_HOME), undefined)
+ifneq ($(wildcard $(SHARED)/keras_home/models),)
+export KERAS_HOME := $(CURDIR)/.keras_home
+endif
+endif
+
+.PHONY: run test bench
+run: $(VENV)/.runtime $(if $(KERAS_HOME),$(KERAS_HOME)/models)
+	$(BIN)/streamlit run dashboard/app.py
+
+test: $(VENV)/.dev $(if $(KERAS_HOME),$(KERAS_HOME)/models)
+	$(BIN)/python -m pytest -q tests
+
+bench: $(VENV)/.dev $(if $(KERAS_HOME),$(KERAS_HOME)/models)
+	$(BIN)/python bench/engine.py
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+$(CURDIR)/.keras_home/models:
+	mkdir -p $(CURDIR)/.keras_home && cp -r $(SHARED)/keras_home/models $(CURDIR)/.keras_home/ && chmod -R u+w $(CURDIR)/.keras_home

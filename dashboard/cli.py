@@ -1,0 +1,121 @@
+"""Grad-CAM from the command line: python -m dashboard.cli --input PHOTO [options]."""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """TensorFlow's C++ start-up lines ignore every log setting: hide them, keep ours."""
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and status 2, instead of usage plus error
+        self.exit(2, f"error: {message}\n")
+
+
+def _arguments(argv):
+    parser = _Parser(prog="python -m dashboard.cli", description="Where does the classifier look? Grad-CAM and friends for Keras CNNs.")
+    parser.add_argument("--input", "-i", help="photo to explain (any format Pillow reads)")
+    parser.add_argument("--model", "-m", default="mobilenet_v2", help="zoo name or path to a .keras/.h5 file (default: mobilenet_v2)")
+    parser.add_argument("--layer", "-l", action="append", help="layer to explain; repeat for several (default: the last spatial layer)")
+    parser.add_argument("--class", dest="class_", metavar="INDEX|LABEL", help="class to explain (default: the top prediction)")
+    parser.add_argument("--method", default="gradcam", help="gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam or scorecam")
+    parser.add_argument("--counterfactual", action="store_true", help="show what speaks against the class")
+    parser.add_argument("--output", "-o", metavar="FIGURE.png", help="write the side-by-side figure (original | overlays)")
+    parser.add_argument("--save-map", metavar="MAPS.npz", help="write <layer>/map and <layer>/raw arrays")
+    parser.add_argument("--json", action="store_true", help="print predictions, class, layers, method and timings as JSON")
+    parser.add_argument("--list-layers", action="store_true", help="print the layers that can be explained and exit")
+    parser.add_argument("--preprocess", metavar="MODE", help="for model files: tf, caffe, torch or none (default: none)")
+    parser.add_argument("--colormap", default="jet", help="jet, viridis, inferno or turbo (default: jet)")
+    parser.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in the figure, 0..1 (default: 0.5)")
+    args = parser.parse_args(argv)
+    if not args.list_layers and not args.input:
+        parser.error("--input PHOTO is required")
+    if not 0 <= args.opacity <= 1:
+        parser.error("--opacity must be between 0 and 1")
+    return args
+
+
+def run(args) -> None:
+    from .engine import METHODS, Explainer, InputError, load_model, read_photo
+    from .engine.render import COLORMAPS, blend, figure_png, side_by_side
+
+    if args.method not in METHODS:  # checked before the slow model load
+        raise InputError(f"Unknown method '{args.method}': use one of {', '.join(METHODS)}.")
+    if args.colormap not in COLORMAPS:
+        raise InputError(f"Unknown colormap '{args.colormap}': use one of {', '.join(COLORMAPS)}.")
+    photo = read_photo(args.input) if args.input else None
+    explainer = Explainer(load_model(args.model, preprocess=args.preprocess))
+    if args.list_layers:
+        for name in explainer.layers:
+            print(name)
+        return
+    class_index = None if args.class_ is None else explainer.class_index(args.class_)
+    predictions = explainer.predict(photo)
+    explanation = explainer.explain(photo, args.layer, class_index, args.method, args.counterfactual)
+
+    if args.output:
+        overlays = {layer: blend(photo, heat, args.opacity, args.colormap) for layer, heat in explanation.maps.items()}
+        title = f"{explanation.label} ({explanation.class_index}) - {args.method}{' counterfactual' if args.counterfactual else ''}"
+        Path(args.output).write_bytes(figure_png(side_by_side(photo, overlays, title)))
+    if args.save_map:
+        import numpy as np
+
+        arrays = {}
+        for layer in explanation.maps:
+            arrays[f"{layer}/map"] = explanation.maps[layer]
+            arrays[f"{layer}/raw"] = explanation.raw[layer]
+        np.savez(args.save_map, **arrays)
+    if args.json:
+        print(json.dumps({
+            "model": explainer.model.name,
+            "predictions": [{"class_index": i, "label": label, "probability": p} for i, label, p in predictions],
+            "class_index": explanation.class_index,
+            "label": explanation.label,
+            "layers": list(explanation.maps),
+            "method": args.method,
+            "counterfactual": args.counterfactual,
+            "evidence": {layer: explanation.has_evidence(layer) for layer in explanation.maps},
+            "timings": explanation.timings,
+        }, indent=2))
+    else:
+        for i, label, p in predictions:
+            print(f"{p:7.2%}  {label} ({i})")
+        print(f"explained: {explanation.label} ({explanation.class_index}) with {args.method}")
+        for layer in explanation.maps:
+            note = "" if explanation.has_evidence(layer) else "  (no positive evidence for this class)"
+            print(f"  {layer}{note}")
+
+
+def main(argv=None) -> int:
+    args = _arguments(argv)
+    warnings.filterwarnings("ignore")  # library warnings would add lines to our one-line errors
+    with _quiet_stderr():
+        from .engine import InputError
+    try:
+        run(args)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # e.g. --output into a folder that does not exist
+        print(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

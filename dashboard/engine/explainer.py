@@ -1,0 +1,177 @@
+"""Explainer: photo -> one compiled pass -> per-layer weights (the method) -> maps."""
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import graph
+from .errors import InputError
+from .images import read_photo
+from .methods import METHODS, Evidence
+from .models import Model, load_model
+
+_EPSILON = 1e-7
+
+
+@dataclass
+class Explanation:
+    class_index: int
+    label: str
+    method: str
+    counterfactual: bool
+    maps: dict = field(default_factory=dict)  # layer -> float32 (H, W) in [0, 1], the photo's size
+    raw: dict = field(default_factory=dict)  # layer -> float32 (h, w), after ReLU, unscaled
+    pre_relu: dict = field(default_factory=dict)  # layer -> float32 (h, w), the weighted sum before ReLU
+    weights: dict = field(default_factory=dict)  # layer -> the method's weights, (c,) or (h, w, c)
+    timings: dict = field(default_factory=dict)  # seconds: "pass", "weights", "maps", "total"
+
+    def has_evidence(self, layer: str) -> bool:
+        """False when the map is all zero: no positive evidence for the class at this layer."""
+        return bool(self.raw[layer].max() > 0)
+
+
+class Explainer:
+    """Explains one model. Compiles lazily, once per set of layers, and caches the graphs."""
+
+    def __init__(self, model, preprocess=None, labels=None):
+        self.model: Model = load_model(model, preprocess, labels)
+        network = self.model.network
+        self._spatial = {s.name: s for s in graph.spatial_layers(network)}
+        if not self._spatial:
+            raise InputError("The model has no layer with a spatial (h, w > 1) output to explain.")
+        self._head = graph.find_head(network)
+        self._input_shape = (*self.model.input_size, self.model.channels)
+        self._passes = {}
+        self._lock = threading.Lock()
+        self._probabilities = None
+        self._masked_probability = None
+
+    @property
+    def layers(self) -> list[str]:
+        """Candidate layer names in graph order (nested ones as "outer/inner")."""
+        return list(self._spatial)
+
+    @property
+    def default_layer(self) -> str:
+        return self.layers[-1]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.model.labels
+
+    def layer_shape(self, layer: str) -> tuple:
+        """(h, w, channels) of a layer's output."""
+        return self._spatial[self._check_layers([layer])[0]].shape
+
+    def class_index(self, text) -> int:
+        """A class index from an index or a label (case and "_" vs " " ignored)."""
+        labels = self.labels
+        if isinstance(text, (int, np.integer)) or str(text).strip().lstrip("-").isdigit():
+            index = int(text)
+            if not 0 <= index < len(labels):
+                raise InputError(f"Class {index} is out of range: the model has {len(labels)} classes (0-{len(labels) - 1}).")
+            return index
+        wanted = str(text).strip().lower().replace(" ", "_")
+        for index, label in enumerate(labels):
+            if label.lower().replace(" ", "_") == wanted:
+                return index
+        raise InputError(f"Unknown class '{text}': give a class index or one of the model's labels.")
+
+    def predict(self, photo, top: int = 5) -> list[tuple[int, str, float]]:
+        """The top classes as (index, label, probability)."""
+        x = self.model.to_input(read_photo(photo))
+        probabilities = self._probabilities_fn()(x)[0].numpy()
+        order = np.argsort(-probabilities)[:top]
+        return [(int(i), self.labels[i], float(probabilities[i])) for i in order]
+
+    def explain(self, photo, layers=None, class_index=None, method="gradcam", counterfactual=False, progress=None):
+        """Maps for each layer (default: the last spatial layer) from one forward and one backward pass.
+
+        `counterfactual=True` maps what speaks against the class: ReLU of minus the weighted sum.
+        `progress(fraction)` is called as Score-CAM works through the channels.
+        """
+        started = time.perf_counter()
+        if method not in METHODS:
+            raise InputError(f"Unknown method '{method}': use one of {', '.join(METHODS)}.")
+        photo = read_photo(photo)
+        names = self._check_layers(layers)
+        target = -1 if class_index is None else self.class_index(class_index)
+
+        x = self.model.to_input(photo)
+        step = self._pass(names)
+        logits, target, activations, gradients = step(x, np.int32(target))
+        target = int(target)
+        passed = time.perf_counter()
+
+        explanation = Explanation(target, self.labels[target], method, counterfactual)
+        weigh = METHODS[method]
+        for name, a, g in zip(names, activations, gradients):
+            a, g = a[0].numpy(), g[0].numpy()
+            probe = (lambda maps: self._masked_probability_fn()(x, maps, np.int32(target)).numpy())
+            weights = weigh(Evidence(a, g, probe, progress or (lambda done: None)))
+            pre_relu = (weights * a).sum(axis=-1).astype(np.float32)
+            explanation.weights[name] = weights
+            explanation.pre_relu[name] = pre_relu
+            explanation.raw[name] = np.maximum(-pre_relu if counterfactual else pre_relu, 0)
+        weighed = time.perf_counter()
+
+        for name, raw in explanation.raw.items():
+            explanation.maps[name] = scale(graph.upsample(raw, photo.shape[:2]))
+        done = time.perf_counter()
+        explanation.timings = {
+            "pass": passed - started,
+            "weights": weighed - passed,
+            "maps": done - weighed,
+            "total": done - started,
+        }
+        return explanation
+
+    def _check_layers(self, layers) -> list[str]:
+        if layers is None:
+            return [self.default_layer]
+        if isinstance(layers, str):
+            layers = [layers]
+        names = []
+        for name in layers:
+            if name not in self._spatial:
+                matches = [full for full in self._spatial if full.split("/")[-1] == name]
+                if len(matches) != 1:  # a nested layer may be named without its model
+                    raise InputError(
+                        f"'{name}' is not a spatial layer of this model (one with an h x w output, h, w > 1); "
+                        f"try {self.default_layer}."
+                    )
+                name = matches[0]
+            if name not in names:
+                names.append(name)
+        if not names:
+            raise InputError("No layer was given to explain.")
+        return sorted(names, key=self.layers.index)
+
+    def _pass(self, names: list[str]):
+        key = tuple(names)
+        with self._lock:
+            if key not in self._passes:
+                targets = {name: self._spatial[name].layer for name in names}
+                self._passes[key] = graph.compile_pass(self.model.network, self._head, targets, self._input_shape)
+            return self._passes[key]
+
+    def _probabilities_fn(self):
+        with self._lock:
+            if self._probabilities is None:
+                self._probabilities = graph.compile_probabilities(self.model.network, self._head, self._input_shape)
+            return self._probabilities
+
+    def _masked_probability_fn(self):
+        probabilities = self._probabilities_fn()
+        with self._lock:
+            if self._masked_probability is None:
+                self._masked_probability = graph.compile_masked_probability(probabilities, self._input_shape)
+            return self._masked_probability
+
+
+def scale(heatmap: np.ndarray) -> np.ndarray:
+    """Min-max to [0, 1]; an all-zero map stays zero (never NaN)."""
+    low, high = heatmap.min(), heatmap.max()
+    return ((heatmap - low) / (high - low + _EPSILON)).astype(np.float32)

@@ -1,0 +1,193 @@
+"""The shared machinery: which layers can be explained, and one compiled pass that
+records their activations and the gradients of the class score (before softmax).
+
+Keras cannot build `keras.Model(inputs, inner_layer.output)` across a nested model
+("Graph disconnected"). Instead, while a step is traced, the `call` of each target
+layer (and of the classifier head) is wrapped so its output is recorded inside the
+GradientTape; the model runs as it is, and the calls are restored right after. Once
+traced, the compiled step needs no patching.
+"""
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# Streamlit serves sessions from threads that share models; a trace patches layer calls,
+# so no two traces may overlap.
+_TRACE_LOCK = threading.RLock()
+_LOGITS = "__logits__"
+_SQUASHING = ("softmax", "sigmoid")
+
+
+@dataclass(frozen=True)
+class SpatialLayer:
+    name: str  # unique: nested layers are "outer_model/layer"
+    layer: keras.layers.Layer
+    shape: tuple  # (h, w, channels)
+
+
+def spatial_layers(model: keras.Model, prefix: str = "") -> list[SpatialLayer]:
+    """Every layer with a (batch, h, w, c) output and h, w > 1, in graph order, nested models included."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += spatial_layers(layer, f"{prefix}{layer.name}/")
+            continue
+        if isinstance(layer, keras.layers.InputLayer) or "preprocessing" in type(layer).__module__:
+            continue
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):  # a layer shared between several calls
+            continue
+        if len(shape) == 4 and (shape[1] or 2) > 1 and (shape[2] or 2) > 1:
+            found.append(SpatialLayer(prefix + layer.name, layer, shape[1:]))
+    return found
+
+
+@dataclass(frozen=True)
+class Head:
+    """The classifier's last layer and how to read the score before its softmax/sigmoid."""
+
+    layer: keras.layers.Layer
+    kind: str  # "dense": recompute x @ W + b; "activation": take its input; "output": already linear
+    squashing: str | None  # "softmax", "sigmoid" or None when the model outputs logits
+
+
+def find_head(model: keras.Model) -> Head:
+    layer = _output_layer(model)
+    activation = getattr(getattr(layer, "activation", None), "__name__", None)
+    if isinstance(layer, keras.layers.Softmax):
+        return Head(layer, "activation", "softmax")
+    if isinstance(layer, keras.layers.Activation) and activation in _SQUASHING:
+        return Head(layer, "activation", activation)
+    if isinstance(layer, keras.layers.Dense) and activation in _SQUASHING:
+        return Head(layer, "dense", activation)
+    return Head(layer, "output", None)
+
+
+def _output_layer(model: keras.Model):
+    layer = model.layers[-1]
+    outputs = getattr(model, "outputs", None)
+    if outputs:
+        layer = outputs[0]._keras_history.operation
+    return _output_layer(layer) if isinstance(layer, keras.Model) else layer
+
+
+@contextmanager
+def _recording(targets: dict, head: Head):
+    """Wrap the targets' and the head's `call` so their outputs land in `records`; restore after."""
+    records = {}
+
+    def recorder(key, original):
+        def call(*args, **kwargs):
+            output = original(*args, **kwargs)
+            records[key] = output
+            return output
+
+        return call
+
+    def head_recorder(original):
+        layer = head.layer
+
+        def call(*args, **kwargs):
+            output = original(*args, **kwargs)
+            if head.kind == "dense":  # the Dense output after its activation is useless: recompute the logits
+                logits = tf.matmul(args[0], layer.kernel)
+                records[_LOGITS] = logits + layer.bias if layer.use_bias else logits
+            else:
+                records[_LOGITS] = args[0] if head.kind == "activation" else output
+            return output
+
+        return call
+
+    patched = [(layer, recorder(key, layer.call)) for key, layer in targets.items()]
+    patched.append((head.layer, head_recorder(head.layer.call)))
+    for layer, call in patched:
+        object.__setattr__(layer, "call", call)
+    try:
+        yield records
+    finally:
+        for layer, _ in patched:
+            if "call" in layer.__dict__:
+                object.__delattr__(layer, "call")
+
+
+def compile_pass(model: keras.Model, head: Head, targets: dict, input_shape: tuple):
+    """One forward and one backward pass for all `targets` (name -> layer), traced once.
+
+    The returned function takes (x, class_index) and gives (logits, class, activations,
+    gradients); a negative class_index means the top class.
+    """
+    names = list(targets)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec((1, *input_shape), tf.float32),
+            tf.TensorSpec((), tf.int32),
+        ]
+    )
+    def step(x, class_index):
+        with _recording(targets, head) as records:
+            with tf.GradientTape() as tape:
+                tape.watch(x)  # frozen (non-trainable) bases still get gradients
+                model(x, training=False)
+                missing = [name for name in names if name not in records]
+                if missing:
+                    raise ValueError(f"Layers {missing} were not called by the model.")
+                logits = tf.reshape(records[_LOGITS], (-1,))
+                top = tf.cast(tf.argmax(logits), tf.int32)
+                target = tf.where(class_index < 0, top, class_index)
+                score = tf.gather(logits, target)
+                activations = [records[name] for name in names]
+            gradients = tape.gradient(score, activations)
+        gradients = [tf.zeros_like(a) if g is None else g for a, g in zip(activations, gradients)]
+        return logits, target, activations, gradients
+
+    with _TRACE_LOCK:
+        return step.get_concrete_function()
+
+
+def compile_probabilities(model: keras.Model, head: Head, input_shape: tuple):
+    """Class probabilities for a batch of inputs (softmax of the logits when the model gives logits)."""
+
+    @tf.function(input_signature=[tf.TensorSpec((None, *input_shape), tf.float32)])
+    def probabilities(x):
+        output = model(x, training=False)
+        output = tf.reshape(output, (tf.shape(x)[0], -1))
+        return output if head.squashing else tf.nn.softmax(output)
+
+    with _TRACE_LOCK:
+        return probabilities.get_concrete_function()
+
+
+def compile_masked_probability(probabilities, input_shape: tuple):
+    """Score-CAM's probe: each map, upsampled (half-pixel bilinear) and min-max scaled to 0..1,
+    masks the input; returns the class probability on each masked input (0 for a constant map)."""
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec((1, *input_shape), tf.float32),
+            tf.TensorSpec((None, None, None), tf.float32),  # (n, h, w) activation maps
+            tf.TensorSpec((), tf.int32),
+        ]
+    )
+    def masked_probability(x, maps, class_index):
+        masks = tf.image.resize(maps[..., None], input_shape[:2], method="bilinear")
+        low = tf.reduce_min(masks, axis=(1, 2, 3), keepdims=True)
+        high = tf.reduce_max(masks, axis=(1, 2, 3), keepdims=True)
+        flat = high <= low
+        masks = (masks - low) / tf.where(flat, 1.0, high - low)
+        scores = tf.gather(probabilities(x * masks), class_index, axis=1)
+        return tf.where(tf.reshape(flat, (-1,)), 0.0, scores)
+
+    with _TRACE_LOCK:
+        return masked_probability.get_concrete_function()
+
+
+def upsample(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear (half-pixel centres) from layer resolution to (height, width)."""
+    return tf.image.resize(raw[None, ..., None], size, method="bilinear")[0, ..., 0].numpy()

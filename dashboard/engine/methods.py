@@ -1,0 +1,93 @@
+"""CAM methods. Each is a small function that weighs a layer's activations A (h, w, c);
+the shared machinery then forms sum_k weights_k * A_k. Weights are per channel (c,)
+or, for HiResCAM and Layer-CAM, per position and channel (h, w, c).
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+SCORECAM_CHUNK = 64  # masked inputs per forward batch: bounds Score-CAM's memory
+
+
+@dataclass
+class Evidence:
+    activations: np.ndarray  # A, (h, w, c)
+    gradients: np.ndarray  # d y_c / d A, same shape; y_c is the score before softmax
+    # Score-CAM's probe: (n, h, w) maps -> class probability with each map masking the input.
+    masked_probability: Callable[[np.ndarray], np.ndarray]
+    progress: Callable[[float], None] = lambda done: None
+
+
+def gradcam(ev: Evidence) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al., 2017): alpha_k = spatial mean of the gradient."""
+    return ev.gradients.mean(axis=(0, 1))
+
+
+def gradcam_plus_plus(ev: Evidence) -> np.ndarray:
+    """Grad-CAM++ (Chattopadhyay et al., 2018), as in the authors' code (the exp(score)
+    variant, which also tf-keras-vis follows): the pixel weights alpha are normalised to sum
+    to 1 over each channel. exp(score) cancels in alpha and only scales the map, so it is left out."""
+    g, a = ev.gradients, ev.activations
+    g2, g3 = g**2, g**3
+    denominator = 2 * g2 + a.sum(axis=(0, 1)) * g3
+    alpha = g2 / np.where(g2 == 0, 1.0, denominator)
+    total = alpha.sum(axis=(0, 1))
+    alpha = alpha / np.where(total == 0, 1.0, total)
+    return (alpha * np.maximum(g, 0)).sum(axis=(0, 1))
+
+
+def hirescam(ev: Evidence) -> np.ndarray:
+    """HiResCAM (Draelos & Carin, 2020): the gradient itself, position by position."""
+    return ev.gradients
+
+
+def xgradcam(ev: Evidence) -> np.ndarray:
+    """XGrad-CAM (Fu et al., 2020): gradients averaged with the activations as weights."""
+    a = ev.activations
+    return (ev.gradients * a).sum(axis=(0, 1)) / (a.sum(axis=(0, 1)) + 1e-7)
+
+
+def layercam(ev: Evidence) -> np.ndarray:
+    """Layer-CAM (Jiang et al., 2021): the positive gradient, position by position."""
+    return np.maximum(ev.gradients, 0)
+
+
+def eigencam(ev: Evidence) -> np.ndarray:
+    """Eigen-CAM (Muhammad & Yeasin, 2020): the first principal direction of A over positions
+    (no gradients, no class). SVD fixes it only up to sign: point it along the activations."""
+    flat = ev.activations.reshape(-1, ev.activations.shape[-1])
+    direction = np.linalg.svd(flat, full_matrices=False)[2][0]
+    return direction if (flat @ direction).sum() >= 0 else -direction
+
+
+def scorecam(ev: Evidence) -> np.ndarray:
+    """Score-CAM (Wang et al., 2020): a channel's weight is the class probability when only
+    that channel's upsampled, 0..1-scaled activation lets the input through."""
+    maps = np.moveaxis(ev.activations, -1, 0)  # (c, h, w)
+    weights = []
+    for start in range(0, len(maps), SCORECAM_CHUNK):
+        weights.append(ev.masked_probability(maps[start : start + SCORECAM_CHUNK]))
+        ev.progress(min(1.0, (start + SCORECAM_CHUNK) / len(maps)))
+    return np.concatenate(weights)
+
+
+METHODS = {
+    "gradcam": gradcam,
+    "gradcam++": gradcam_plus_plus,
+    "hirescam": hirescam,
+    "xgradcam": xgradcam,
+    "layercam": layercam,
+    "eigencam": eigencam,
+    "scorecam": scorecam,
+}
+TITLES = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "hirescam": "HiResCAM",
+    "xgradcam": "XGrad-CAM",
+    "layercam": "Layer-CAM",
+    "eigencam": "Eigen-CAM",
+    "scorecam": "Score-CAM",
+}
