@@ -26,15 +26,17 @@ def gradcam(ev: Evidence) -> np.ndarray:
 
 
 def gradcam_plus_plus(ev: Evidence) -> np.ndarray:
-    """Grad-CAM++ (Chattopadhyay et al., 2018), as in the authors' code (the exp(score)
-    variant, which also tf-keras-vis follows): the pixel weights alpha are normalised to sum
-    to 1 over each channel. exp(score) cancels in alpha and only scales the map, so it is left out."""
+    """Grad-CAM++ (Chattopadhyay et al., 2018), eq. 19 as printed (as pytorch-grad-cam has it):
+    alpha = g^2 / (2 g^2 + sum(A) g^3), weight = sum alpha * ReLU(g).
+
+    The authors' code (and tf-keras-vis) also divides alpha by its spatial sum. That sum runs
+    over positions where 2 + sum(A) g is near zero, so at early layers it swings with float
+    noise (we measured r 0.70 between eager and compiled gradients at block_6_expand_relu);
+    without it alpha stays in (0, 1/2] wherever the ReLU lets g through."""
     g, a = ev.gradients, ev.activations
-    g2, g3 = g**2, g**3
-    denominator = 2 * g2 + a.sum(axis=(0, 1)) * g3
+    g2 = g**2
+    denominator = 2 * g2 + a.sum(axis=(0, 1)) * g**3
     alpha = g2 / np.where(g2 == 0, 1.0, denominator)
-    total = alpha.sum(axis=(0, 1))
-    alpha = alpha / np.where(total == 0, 1.0, total)
     return (alpha * np.maximum(g, 0)).sum(axis=(0, 1))
 
 
