@@ -8,17 +8,18 @@ SHARED ?= $(firstword $(wildcard ../shared /work/shared))
 ifeq ($(origin KERAS_HOME), undefined)
 ifneq ($(wildcard $(SHARED)/keras_home/models),)
 export KERAS_HOME := $(CURDIR)/.keras_home
+LOCAL_CACHE := $(KERAS_HOME)/models
 endif
 endif
 
 .PHONY: run test bench
-run: $(VENV)/.runtime $(if $(KERAS_HOME),$(KERAS_HOME)/models)
+run: $(VENV)/.runtime $(LOCAL_CACHE)
 	$(BIN)/streamlit run dashboard/app.py
 
-test: $(VENV)/.dev $(if $(KERAS_HOME),$(KERAS_HOME)/models)
+test: $(VENV)/.dev $(LOCAL_CACHE)
 	$(BIN)/python -m pytest -q tests
 
-bench: $(VENV)/.dev $(if $(KERAS_HOME),$(KERAS_HOME)/models)
+bench: $(VENV)/.dev $(LOCAL_CACHE)
 	$(BIN)/python bench/engine.py
 
 $(VENV)/.runtime: requirements.txt
