@@ -141,8 +141,8 @@ def test_maps_have_the_photo_size_and_unit_range(explainer):
 def test_repeated_calls_do_not_retrace(explainer):
     photo = _photo("cat.bmp")
     explainer.explain(photo, layers=LAYERS, class_index=1)
-    step = explainer._pass(list(LAYERS))
+    step, _ = explainer._pass(list(LAYERS))
     traced = len(explainer._passes)
     for class_index in (3, 281, 285):
         explainer.explain(photo, layers=list(reversed(LAYERS)), class_index=class_index)
-    assert len(explainer._passes) == traced and explainer._pass(list(LAYERS)) is step
+    assert len(explainer._passes) == traced and explainer._pass(list(LAYERS))[0] is step

@@ -1,0 +1,78 @@
+"""The dashboard's cached calls into the engine. Models and explainers are cached per process
+(st.cache_resource); photos, predictions and maps per input (st.cache_data), so moving the
+opacity slider or switching colormap never reaches the model."""
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from dashboard.engine import Explainer, load_model, read_photo
+from dashboard.engine.render import colorize
+from matplotlib.figure import Figure
+
+from dashboard.engine.render import figure_png
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def photo(photo_digest: str, _data: bytes) -> np.ndarray:
+    return read_photo(_data)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def zoo_explainer(name: str) -> Explainer:
+    explainer = Explainer(load_model(name))
+    explainer.prepare_all_layers()  # switching layers then never waits for a trace
+    return explainer
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def file_explainer(file_digest: str, _data: bytes, suffix: str, preprocess: str) -> Explainer:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"model{suffix}"
+        path.write_bytes(_data)
+        explainer = Explainer(load_model(str(path), preprocess=preprocess))
+    explainer.prepare_all_layers()
+    return explainer
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def predict(model_key: str, photo_digest: str, _explainer: Explainer, _photo: np.ndarray, top: int = 5):
+    return _explainer.predict(_photo, top=top)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def explain(model_key, photo_digest, layers: tuple, class_index: int, method: str, counterfactual: bool,
+            _explainer: Explainer, _photo: np.ndarray, _progress=None, keep_activations: bool = False):
+    return _explainer.explain(_photo, list(layers), class_index, method, counterfactual,
+                              progress=_progress, keep_activations=keep_activations)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def heatmap_with_colour_bar(key: tuple, _raw: np.ndarray, colormap: str) -> bytes:
+    """The raw map at layer resolution, with its scale: a PNG, cached because matplotlib is slow."""
+    figure = Figure(figsize=(4.2, 3.4), layout="constrained")
+    axes = figure.subplots()
+    image = axes.imshow(_raw, cmap=colormap, vmin=0)
+    axes.set_title(f"raw map, {_raw.shape[0]}x{_raw.shape[1]} (after ReLU)", fontsize=9)
+    axes.axis("off")
+    figure.colorbar(image, ax=axes, shrink=0.85)
+    return figure_png(figure, dpi=110)
+
+
+def enlarge(image: np.ndarray, height: int = 240) -> np.ndarray:
+    """Nearest-neighbour enlargement, so a 7x7 map shows its cells instead of a blur."""
+    factor = max(1, height // image.shape[0])
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def diverging(values: np.ndarray) -> np.ndarray:
+    """Signed values as colours: blue below zero, red above, white at zero."""
+    top = float(np.abs(values).max()) or 1.0
+    return colorize((values / top + 1) / 2, "coolwarm")

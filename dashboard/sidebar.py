@@ -1,0 +1,149 @@
+"""The sidebar: photo, model, class, layer, method, display. Widgets only; the engine is reached through compute."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from dashboard import compute
+from dashboard.engine import METHODS, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError
+from dashboard.engine.render import COLORMAPS
+from dashboard.url_state import choose, from_link
+
+SAMPLES = {path.stem.replace("_", " "): path for path in sorted((Path(__file__).parents[1] / "assets" / "samples").glob("*.jpg"))}
+DEFAULT_SAMPLE = "cat chelsea"
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
+OWN_MODEL = "own"
+
+
+@dataclass
+class Photo:
+    name: str
+    digest: str
+    array: np.ndarray
+
+
+def photo_input() -> Photo:
+    st.sidebar.header("Photo")
+    source = st.sidebar.radio("Source", ["Sample", "Upload", "Camera"], horizontal=True, key="source",
+                              label_visibility="collapsed")
+    upload = None
+    if source == "Upload":
+        upload = st.sidebar.file_uploader("Drop a photo", type=IMAGE_TYPES, key="upload")
+    elif source == "Camera":
+        upload = st.sidebar.camera_input("Take a snapshot", key="camera")
+    if upload is not None:
+        data = upload.getvalue()
+        try:
+            return Photo(upload.name, compute.digest(data), compute.photo(compute.digest(data), data))
+        except InputError as error:
+            st.error(f"{upload.name}: {error} Showing a sample photo instead.")
+    if source == "Sample":
+        name = st.sidebar.selectbox("Sample photo", list(SAMPLES), key="sample",
+                                    index=list(SAMPLES).index(DEFAULT_SAMPLE))
+    else:
+        name = DEFAULT_SAMPLE
+    data = SAMPLES[name].read_bytes()
+    return Photo(name, compute.digest(data), compute.photo(compute.digest(data), data))
+
+
+def _model_title(key: str) -> str:
+    if key == OWN_MODEL:
+        return "Your own model (.keras / .h5)"
+    return f"{ZOO[key].title} · {ZOO[key].download_mb:g} MB"
+
+
+def model_picker() -> tuple[str, Explainer]:
+    """(model key, explainer). A model that fails to load leaves the previous one in place."""
+    st.sidebar.header("Model")
+    options = [*ZOO, OWN_MODEL]
+    choose("model", options, DEFAULT_MODEL)
+    choice = st.sidebar.selectbox("Model", options, format_func=_model_title, key="model",
+                                  label_visibility="collapsed")
+    try:
+        if choice == OWN_MODEL:
+            loaded = _own_model()
+        else:
+            with st.spinner(f"Loading {ZOO[choice].title} (the first time, {ZOO[choice].download_mb:g} MB of "
+                            "ImageNet weights are downloaded)..."):
+                loaded = (choice, compute.zoo_explainer(choice))
+    except InputError as error:
+        st.error(str(error))
+        loaded = None
+    if loaded is None:
+        previous = st.session_state.get("_last_good_model")
+        if previous is None:
+            st.stop()
+        st.sidebar.caption(f"Still showing {previous[1].model.name}.")
+        return previous
+    st.session_state["_last_good_model"] = loaded
+    return loaded
+
+
+def _own_model():
+    upload = st.sidebar.file_uploader("Model file", type=["keras", "h5"], key="model_file")
+    preprocess = st.sidebar.selectbox(
+        "Preprocessing", PREPROCESS_MODES, index=PREPROCESS_MODES.index("none"), key="preprocess",
+        help="tf: -1..1 · caffe: BGR minus ImageNet mean · torch: 0..1 then ImageNet mean/std · none: 0..255 pixels",
+    )
+    if upload is None:
+        st.sidebar.info("Drop a .keras or .h5 file. It is loaded in Keras safe mode: Lambda layers and custom code are refused.")
+        return None
+    data = upload.getvalue()
+    file_digest = compute.digest(data)
+    with st.spinner(f"Loading {upload.name}..."):
+        explainer = compute.file_explainer(file_digest, data, Path(upload.name).suffix, preprocess)
+    return f"file:{file_digest}:{preprocess}", explainer
+
+
+def class_picker(explainer: Explainer, predictions: list, context: str) -> int:
+    """Top-5 first, then every class (type to search). Resets to the top-1 when photo or model change."""
+    labels = explainer.labels
+    top = [index for index, _, _ in predictions]
+    options = top + [i for i in range(len(labels)) if i not in top]
+    if st.session_state.get("_class_context") not in (None, context):
+        st.session_state["class"] = top[0]
+    st.session_state["_class_context"] = context
+    choose("class", options, top[0], parse=int)
+    return st.sidebar.selectbox("Class to explain", options, key="class",
+                                format_func=lambda i: f"{labels[i]} ({i})",
+                                help="The top-5 predictions come first; type to search all classes.")
+
+
+def layer_picker(explainer: Explainer) -> str:
+    """Layers are long lists (MobileNetV2 has 153): pick a resolution first, then a layer of it."""
+    layers = explainer.layers
+    resolution_of = {name: "{}×{}".format(*explainer.layer_shape(name)[:2]) for name in layers}
+    groups = {}
+    for name in layers:
+        groups.setdefault(resolution_of[name], []).append(name)
+    choose("layer", layers, explainer.default_layer)
+    st.session_state["resolution"] = resolution_of[st.session_state["layer"]]  # the layer leads
+
+    def jump_to_group():
+        st.session_state["layer"] = groups[st.session_state["resolution"]][-1]
+
+    left, right = st.sidebar.columns([2, 3])
+    resolution = left.selectbox("Resolution", list(groups), key="resolution", on_change=jump_to_group,
+                                format_func=lambda r: f"{r} ({len(groups[r])})")
+    return right.selectbox("Layer", groups[resolution], key="layer", format_func=lambda n: n.split("/")[-1],
+                           help="Spatial layers in graph order, grouped by resolution; the default is the last one.")
+
+
+def method_picker() -> tuple[str, bool]:
+    methods = list(METHODS)
+    choose("method", methods, "gradcam")
+    method = st.sidebar.selectbox("Method", methods, key="method", format_func=TITLES.get)
+    counterfactual = st.sidebar.toggle("Counterfactual", key="counterfactual",
+                                       help="Show what speaks against the class: ReLU of minus the weighted sum.")
+    return method, counterfactual
+
+
+def display_controls() -> tuple[float, str]:
+    st.sidebar.header("Display")
+    choose("opacity", lambda v: isinstance(v, float) and 0 <= v <= 1, 0.5, parse=float)
+    opacity = st.sidebar.slider("Opacity", 0.0, 1.0, step=0.05, key="opacity")
+    choose("colormap", list(COLORMAPS), "jet")
+    colormap = st.sidebar.selectbox("Colormap", COLORMAPS, key="colormap")
+    return opacity, colormap
