@@ -8,12 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from matplotlib.figure import Figure
+from streamlit.runtime.scriptrunner import script_runner
 
 from dashboard.engine import Explainer, load_model, read_photo
-from dashboard.engine.render import colorize
-from matplotlib.figure import Figure
+from dashboard.engine.render import colorize, figure_png
 
-from dashboard.engine.render import figure_png
+# After every run Streamlit calls keras.backend.clear_session(), which empties TensorFlow's
+# kernel cache: the next call of every compiled pass is re-optimised (measured: 0.55 s instead
+# of 0.06 s for MobileNetV2, on every rerun). Our models live across runs in st.cache_resource,
+# so that reset only costs us; skip it. (We draw with matplotlib's Figure, never pyplot, so the
+# other half of that clean-up has nothing to do either.)
+if hasattr(script_runner, "_clean_problem_modules"):
+    script_runner._clean_problem_modules = lambda: None
 
 
 def digest(data: bytes) -> str:
@@ -57,7 +64,7 @@ def explain(model_key, photo_digest, layers: tuple, class_index: int, method: st
 @st.cache_data(show_spinner=False, max_entries=64)
 def heatmap_with_colour_bar(key: tuple, _raw: np.ndarray, colormap: str) -> bytes:
     """The raw map at layer resolution, with its scale: a PNG, cached because matplotlib is slow."""
-    figure = Figure(figsize=(4.2, 3.4), layout="constrained")
+    figure = Figure(figsize=(4.2, 3.4))  # no layout engine: it doubles the drawing time
     axes = figure.subplots()
     image = axes.imshow(_raw, cmap=colormap, vmin=0)
     axes.set_title(f"raw map, {_raw.shape[0]}x{_raw.shape[1]} (after ReLU)", fontsize=9)

@@ -124,10 +124,9 @@ def layer_picker(explainer: Explainer) -> str:
     def jump_to_group():
         st.session_state["layer"] = groups[st.session_state["resolution"]][-1]
 
-    left, right = st.sidebar.columns([2, 3])
-    resolution = left.selectbox("Resolution", list(groups), key="resolution", on_change=jump_to_group,
-                                format_func=lambda r: f"{r} ({len(groups[r])})")
-    return right.selectbox("Layer", groups[resolution], key="layer", format_func=lambda n: n.split("/")[-1],
+    resolution = st.sidebar.selectbox("Layer resolution", list(groups), key="resolution", on_change=jump_to_group,
+                                      format_func=lambda r: f"{r} ({len(groups[r])} layers)")
+    return st.sidebar.selectbox("Layer", groups[resolution], key="layer", format_func=lambda n: n.split("/")[-1],
                            help="Spatial layers in graph order, grouped by resolution; the default is the last one.")
 
 

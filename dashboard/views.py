@@ -100,15 +100,20 @@ def _grid(items, columns=4):
             column.image(image, caption=caption, width="stretch")
 
 
-def _spread(layers, count):
-    picks = np.linspace(0, len(layers) - 1, count).round().astype(int)
-    return [layers[i] for i in dict.fromkeys(picks)]
+def _stage_ends(explainer: Explainer, count: int) -> list[str]:
+    """The last layer of each of the deepest `count` resolutions: where each stage of the network ends.
+    A resolution held by a single layer is a padding step, not a stage (MobileNetV2's 15x15)."""
+    stages = {}
+    for name in explainer.layers:
+        stages.setdefault(explainer.layer_shape(name)[:2], []).append(name)
+    real = [group for group in stages.values() if len(group) > 1] or list(stages.values())
+    return [group[-1] for group in real[-count:]]
 
 
 def compare_layers(view: View):
     layers = view.explainer.layers
     if st.session_state.get("_compare_layers_model") != view.model_key:
-        st.session_state["compare_layers"] = _spread(layers, 4)
+        st.session_state["compare_layers"] = _stage_ends(view.explainer, 4)
         st.session_state["_compare_layers_model"] = view.model_key
     chosen = st.multiselect("Layers (2-8), computed in one pass", layers, key="compare_layers", max_selections=8)
     shared = st.toggle("Shared colour scale", key="shared_scale",
