@@ -1,0 +1,1 @@
+"""Shapes: a procedural dataset with ground truth, and the small CNNs the project trains on it."""
