@@ -17,8 +17,8 @@ st.set_page_config(page_title="Grad-CAM Explorer", page_icon="🔥", layout="wid
 st.title("Grad-CAM Explorer")
 st.caption("Where does the classifier look when it picks a class?")
 
-photo = sidebar.photo_input()
 model_key, explainer = sidebar.model_picker()
+photo = sidebar.photo_input()
 predictions = compute.predict(model_key, photo.digest, explainer, photo.array)
 st.sidebar.header("Explanation")
 class_index = sidebar.class_picker(explainer, predictions, context=f"{model_key}:{photo.digest}")

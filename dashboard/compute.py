@@ -33,7 +33,8 @@ def photo(photo_digest: str, _data: bytes) -> np.ndarray:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def zoo_explainer(name: str) -> Explainer:
+def named_explainer(name: str) -> Explainer:
+    """A zoo model (downloaded once) or a model shipped in assets/models."""
     explainer = Explainer(load_model(name))
     explainer.prepare_all_layers()  # switching layers then never waits for a trace
     return explainer

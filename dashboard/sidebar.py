@@ -7,7 +7,8 @@ import numpy as np
 import streamlit as st
 
 from dashboard import compute
-from dashboard.engine import METHODS, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError
+from dashboard.demo import shapes
+from dashboard.engine import METHODS, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError, shipped_models
 from dashboard.engine.render import COLORMAPS
 from dashboard.url_state import choose, from_link
 
@@ -15,6 +16,8 @@ SAMPLES = {path.stem.replace("_", " "): path for path in sorted((Path(__file__).
 DEFAULT_SAMPLE = "cat chelsea"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 OWN_MODEL = "own"
+FALLBACK_MODEL = "shapes"  # ships in assets/models: works with no network and no Keras cache
+SOURCES = ["Sample", "Drawn shape", "Upload", "Camera"]
 
 
 @dataclass
@@ -22,12 +25,28 @@ class Photo:
     name: str
     digest: str
     array: np.ndarray
+    mask: np.ndarray | None = None  # the object's pixels, when we drew the photo ourselves
+
+
+def _drawn_shape() -> Photo:
+    """A fresh procedural sample (the shapes models' world), with its ground-truth mask."""
+    st.session_state.setdefault("shape_seed", 0)
+    left, right = st.sidebar.columns(2)
+    if left.button("Draw a new sample", key="draw"):
+        st.session_state["shape_seed"] += 1
+    with_mark = right.checkbox("Corner mark", key="with_mark",
+                               help="The mark whose colour the shortcut model learned instead of the shape.")
+    seed = st.session_state["shape_seed"]
+    sample = shapes.draw(np.random.default_rng([seed, 2026]), mark=with_mark)
+    name = f"drawn {shapes.CLASSES[sample.label]} #{seed}"
+    return Photo(name, compute.digest(sample.image.tobytes() + name.encode()), sample.image, sample.mask)
 
 
 def photo_input() -> Photo:
     st.sidebar.header("Photo")
-    source = st.sidebar.radio("Source", ["Sample", "Upload", "Camera"], horizontal=True, key="source",
-                              label_visibility="collapsed")
+    source = st.sidebar.radio("Source", SOURCES, horizontal=True, key="source", label_visibility="collapsed")
+    if source == "Drawn shape":
+        return _drawn_shape()
     upload = None
     if source == "Upload":
         upload = st.sidebar.file_uploader("Drop a photo", type=IMAGE_TYPES, key="upload")
@@ -51,26 +70,44 @@ def photo_input() -> Photo:
 def _model_title(key: str) -> str:
     if key == OWN_MODEL:
         return "Your own model (.keras / .h5)"
-    return f"{ZOO[key].title} · {ZOO[key].download_mb:g} MB"
+    if key in ZOO:
+        return f"{ZOO[key].title} · {ZOO[key].download_mb:g} MB"
+    return f"{shipped_models()[key]['title']} · offline"
+
+
+def _follow_model() -> None:
+    """Shapes models see drawn shapes; ImageNet models see photos."""
+    shipped = st.session_state["model"] in shipped_models()
+    if shipped and st.session_state.get("source") in (None, "Sample"):
+        st.session_state["source"] = "Drawn shape"
+    elif not shipped and st.session_state.get("source") == "Drawn shape":
+        st.session_state["source"] = "Sample"
 
 
 def model_picker() -> tuple[str, Explainer]:
-    """(model key, explainer). A model that fails to load leaves the previous one in place."""
+    """(model key, explainer). A model that fails to load leaves the previous one in place; when the
+    very first one fails (no network, no cache), the app starts on the shipped shapes model."""
     st.sidebar.header("Model")
-    options = [*ZOO, OWN_MODEL]
+    options = [*ZOO, *shipped_models(), OWN_MODEL]
     choose("model", options, DEFAULT_MODEL)
     choice = st.sidebar.selectbox("Model", options, format_func=_model_title, key="model",
-                                  label_visibility="collapsed")
+                                  label_visibility="collapsed", on_change=_follow_model)
     try:
         if choice == OWN_MODEL:
             loaded = _own_model()
         else:
-            with st.spinner(f"Loading {ZOO[choice].title} (the first time, {ZOO[choice].download_mb:g} MB of "
-                            "ImageNet weights are downloaded)..."):
-                loaded = (choice, compute.zoo_explainer(choice))
+            size = f"the first time, {ZOO[choice].download_mb:g} MB of ImageNet weights are downloaded" if choice in ZOO else "offline"
+            with st.spinner(f"Loading {_model_title(choice).split(' · ')[0]} ({size})..."):
+                loaded = (choice, compute.named_explainer(choice))
     except InputError as error:
-        st.error(str(error))
         loaded = None
+        previous = st.session_state.get("_last_good_model")
+        if previous is None and choice != FALLBACK_MODEL and FALLBACK_MODEL in shipped_models():
+            st.session_state["_notice"] = f"{error} Started on the offline Shapes model instead."
+            st.session_state["model"] = FALLBACK_MODEL
+            _follow_model()
+            st.rerun()
+        st.error(str(error))
     if loaded is None:
         previous = st.session_state.get("_last_good_model")
         if previous is None:
@@ -78,6 +115,8 @@ def model_picker() -> tuple[str, Explainer]:
         st.sidebar.caption(f"Still showing {previous[1].model.name}.")
         return previous
     st.session_state["_last_good_model"] = loaded
+    if choice == FALLBACK_MODEL and "_notice" in st.session_state:
+        st.warning(st.session_state["_notice"])
     return loaded
 
 

@@ -8,7 +8,8 @@ import streamlit as st
 from dashboard import compute
 from dashboard.engine import METHODS, TITLES, Explainer
 from dashboard.engine.explainer import scale
-from dashboard.engine.render import blend, colorize, figure_png, image_png, side_by_side
+from dashboard.demo.evaluate import energy_inside, pointing_hit
+from dashboard.engine.render import blend, colorize, figure_png, image_png, mark_peak, outline, side_by_side
 from dashboard.sidebar import Photo
 
 
@@ -59,6 +60,11 @@ def explore(view: View):
     e = view.explain()
     heatmap = e.maps[view.layer]
     overlay = view.overlay(heatmap)
+    if view.photo.mask is not None:  # we drew the photo: show where the object really is
+        overlay = mark_peak(outline(overlay, view.photo.mask), heatmap)
+        hit = pointing_hit(heatmap, view.photo.mask)
+        st.markdown(f"Ground truth (white outline): the map's peak (white cross) **{'hits' if hit else 'misses'}** "
+                    f"the object; {energy_inside(heatmap, view.photo.mask):.0%} of the map's energy lies inside it.")
     original, blended = st.columns(2)
     original.image(view.photo.array, caption=f"original · {view.photo.name}", width="stretch")
     blended.image(overlay, caption=f"{TITLES[view.method]} for {view.label()} at {view.layer}", width="stretch")
@@ -100,20 +106,10 @@ def _grid(items, columns=4):
             column.image(image, caption=caption, width="stretch")
 
 
-def _stage_ends(explainer: Explainer, count: int) -> list[str]:
-    """The last layer of each of the deepest `count` resolutions: where each stage of the network ends.
-    A resolution held by a single layer is a padding step, not a stage (MobileNetV2's 15x15)."""
-    stages = {}
-    for name in explainer.layers:
-        stages.setdefault(explainer.layer_shape(name)[:2], []).append(name)
-    real = [group for group in stages.values() if len(group) > 1] or list(stages.values())
-    return [group[-1] for group in real[-count:]]
-
-
 def compare_layers(view: View):
     layers = view.explainer.layers
     if st.session_state.get("_compare_layers_model") != view.model_key:
-        st.session_state["compare_layers"] = _stage_ends(view.explainer, 4)
+        st.session_state["compare_layers"] = view.explainer.stage_ends(4)
         st.session_state["_compare_layers_model"] = view.model_key
     chosen = st.multiselect("Layers (2-8), computed in one pass", layers, key="compare_layers", max_selections=8)
     shared = st.toggle("Shared colour scale", key="shared_scale",

@@ -68,6 +68,15 @@ class Explainer:
     def labels(self) -> list[str]:
         return self.model.labels
 
+    def stage_ends(self, count: int = 4) -> list[str]:
+        """The last layer of each of the deepest `count` resolutions: where the network's stages end.
+        A resolution held by a single layer is a padding step, not a stage (MobileNetV2's 15x15)."""
+        stages = {}
+        for spatial in self._spatial.values():
+            stages.setdefault(spatial.shape[:2], []).append(spatial.name)
+        real = [group for group in stages.values() if len(group) > 1] or list(stages.values())
+        return [group[-1] for group in real[-count:]]
+
     def layer_shape(self, layer: str) -> tuple:
         """(h, w, channels) of a layer's output."""
         return self._spatial[self._check_layers([layer])[0]].shape

@@ -4,6 +4,8 @@ A `Model` bundles what explaining needs besides the network itself: how to turn 
 photo into the network's input, and the class names.
 """
 
+import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -38,6 +40,16 @@ ZOO = {
     "convnext_tiny": ZooEntry("ConvNeXtTiny", "ConvNeXtTiny", "convnext", 224, 110),
 }
 DEFAULT_MODEL = "mobilenet_v2"
+# Models the project trains and ships (dashboard/demo/train.py): each <name>.keras has a <name>.json
+# card with its title, labels and preprocessing. They need no download.
+SHIPPED_MODELS = Path(__file__).resolve().parents[2] / "assets" / "models"
+
+
+@functools.cache  # the files ship with the app and do not change while it runs
+def shipped_models() -> dict:
+    """name -> card (title, labels, preprocess, measured accuracy) of the models in assets/models."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(SHIPPED_MODELS.glob("*.json"))
+            if path.with_suffix(".keras").is_file()}
 PREPROCESS_MODES = ("tf", "caffe", "torch", "none")
 
 
@@ -85,10 +97,14 @@ def load_model(source=DEFAULT_MODEL, preprocess=None, labels=None, weights="imag
     text = str(source)
     if text in ZOO:
         return _zoo_model(text, weights, preprocess, labels)
+    if text in shipped_models():
+        card = shipped_models()[text]
+        network = _read_model_file(SHIPPED_MODELS / f"{text}.keras")
+        return _wrap(network, preprocess or card["preprocess"], labels or card["labels"], text)
     if text.endswith((".keras", ".h5", ".hdf5")):
         return _wrap(_read_model_file(Path(text)), preprocess, labels, Path(text).stem)
     raise InputError(
-        f"Unknown model '{text}': use one of {', '.join(ZOO)}, or a path to a .keras or .h5 file."
+        f"Unknown model '{text}': use one of {', '.join([*ZOO, *shipped_models()])}, or a path to a .keras or .h5 file."
     )
 
 

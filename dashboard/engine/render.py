@@ -23,6 +23,25 @@ def blend(photo: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, colormap
     return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
 
+def outline(image: np.ndarray, mask: np.ndarray, colour=(255, 255, 255)) -> np.ndarray:
+    """The image with the mask's border painted in `colour` (a ground-truth outline)."""
+    from scipy import ndimage
+
+    border = mask & ~ndimage.binary_erosion(mask)
+    marked = image.copy()
+    marked[border] = colour
+    return marked
+
+
+def mark_peak(image: np.ndarray, heatmap: np.ndarray, colour=(255, 255, 255), arm: int = 4) -> np.ndarray:
+    """The image with a small cross on the map's maximum (the pointing game's guess)."""
+    y, x = np.unravel_index(np.argmax(heatmap), heatmap.shape)
+    marked = image.copy()
+    marked[y, max(0, x - arm) : x + arm + 1] = colour
+    marked[max(0, y - arm) : y + arm + 1, x] = colour
+    return marked
+
+
 def side_by_side(photo: np.ndarray, overlays: dict, title: str) -> Figure:
     """The seed's figure: the original, then one overlay per entry (panel title -> image)."""
     panels = [("original", photo), *overlays.items()]
