@@ -89,6 +89,9 @@ def model_picker() -> tuple[str, Explainer]:
     very first one fails (no network, no cache), the app starts on the shipped shapes model."""
     st.sidebar.header("Model")
     options = [*ZOO, *shipped_models(), OWN_MODEL]
+    if st.session_state.pop("_fall_back", False):  # set below, applied before the widget exists
+        st.session_state["model"] = FALLBACK_MODEL
+        _follow_model()
     choose("model", options, DEFAULT_MODEL)
     choice = st.sidebar.selectbox("Model", options, format_func=_model_title, key="model",
                                   label_visibility="collapsed", on_change=_follow_model)
@@ -104,8 +107,7 @@ def model_picker() -> tuple[str, Explainer]:
         previous = st.session_state.get("_last_good_model")
         if previous is None and choice != FALLBACK_MODEL and FALLBACK_MODEL in shipped_models():
             st.session_state["_notice"] = f"{error} Started on the offline Shapes model instead."
-            st.session_state["model"] = FALLBACK_MODEL
-            _follow_model()
+            st.session_state["_fall_back"] = True
             st.rerun()
         st.error(str(error))
     if loaded is None:
