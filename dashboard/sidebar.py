@@ -10,7 +10,7 @@ from dashboard import compute
 from dashboard.demo import shapes
 from dashboard.engine import METHODS, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError, shipped_models
 from dashboard.engine.render import COLORMAPS
-from dashboard.url_state import choose, from_link
+from dashboard.url_state import choose
 
 SAMPLES = {path.stem.replace("_", " "): path for path in sorted((Path(__file__).parents[1] / "assets" / "samples").glob("*.jpg"))}
 DEFAULT_SAMPLE = "cat chelsea"

@@ -16,7 +16,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 from dashboard.demo.shapes import CLASSES, SIZE, dataset  # noqa: E402
 
