@@ -54,8 +54,9 @@ def photo_input() -> Photo:
         upload = st.sidebar.camera_input("Take a snapshot", key="camera")
     if upload is not None:
         data = upload.getvalue()
+        photo_digest = compute.digest(data)
         try:
-            return Photo(upload.name, compute.digest(data), compute.photo(compute.digest(data), data))
+            return Photo(upload.name, photo_digest, compute.photo(photo_digest, data))
         except InputError as error:
             st.error(f"{upload.name}: {error} Showing a sample photo instead.")
     if source == "Sample":
@@ -64,7 +65,8 @@ def photo_input() -> Photo:
     else:
         name = DEFAULT_SAMPLE
     data = SAMPLES[name].read_bytes()
-    return Photo(name, compute.digest(data), compute.photo(compute.digest(data), data))
+    photo_digest = compute.digest(data)
+    return Photo(name, photo_digest, compute.photo(photo_digest, data))
 
 
 def _model_title(key: str) -> str:

@@ -48,6 +48,7 @@ class Explainer:
         self._spatial = {s.name: s for s in graph.spatial_layers(network)}
         if not self._spatial:
             raise InputError("The model has no layer with a spatial (h, w > 1) output to explain.")
+        self._order = {name: index for index, name in enumerate(self._spatial)}  # graph order
         self._head = graph.find_head(network)
         self._input_shape = (*self.model.input_size, self.model.channels)
         self._passes = {}
@@ -58,11 +59,11 @@ class Explainer:
     @property
     def layers(self) -> list[str]:
         """Candidate layer names in graph order (nested ones as "outer/inner")."""
-        return list(self._spatial)
+        return list(self._order)
 
     @property
     def default_layer(self) -> str:
-        return self.layers[-1]
+        return next(reversed(self._order))
 
     @property
     def labels(self) -> list[str]:
@@ -127,9 +128,9 @@ class Explainer:
 
         explanation = Explanation(target, self.labels[target], method, counterfactual)
         weigh = METHODS[method]
+        probe = (lambda maps: self._masked_probability_fn()(x, maps, np.int32(target)).numpy())  # Score-CAM only
         for name, a, g in zip(names, activations, gradients):
             a, g = a[0].numpy(), g[0].numpy()
-            probe = (lambda maps: self._masked_probability_fn()(x, maps, np.int32(target)).numpy())
             weights = weigh(Evidence(a, g, probe, progress or (lambda done: None)))
             pre_relu = (weights * a).sum(axis=-1).astype(np.float32)
             explanation.weights[name] = weights
@@ -169,7 +170,7 @@ class Explainer:
                 names.append(name)
         if not names:
             raise InputError("No layer was given to explain.")
-        return sorted(names, key=self.layers.index)
+        return sorted(names, key=self._order.__getitem__)
 
     def prepare_all_layers(self) -> None:
         """Trace one pass over every layer, so switching layers never waits for a trace (the
@@ -181,7 +182,7 @@ class Explainer:
     def _pass(self, names: list[str]):
         """The compiled pass to use for `names`, and where each name sits in its outputs."""
         key = tuple(names)
-        everything = tuple(self.layers)
+        everything = tuple(self._order)
         with self._lock:
             if key not in self._passes and everything in self._passes:
                 key = everything
