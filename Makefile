@@ -30,6 +30,9 @@ $(VENV)/.runtime: requirements.txt
 $(VENV)/.dev: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements-dev.txt
+	# tf_keras (the Keras 2 loader, a test reference) depends on the `tensorflow` wheel, which would
+	# install TensorFlow a second time over tensorflow-cpu: it only needs the one we have.
+	$(BIN)/pip install -q --no-deps tf_keras==2.21.0
 	touch $@ $(VENV)/.runtime
 
 $(CURDIR)/.keras_home/models:

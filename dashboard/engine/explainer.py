@@ -42,15 +42,13 @@ class Explanation:
 class Explainer:
     """Explains one model. Compiles lazily, once per set of layers, and caches the graphs."""
 
-    def __init__(self, model, preprocess=None, labels=None):
-        self.model: Model = load_model(model, preprocess, labels)
+    def __init__(self, model, preprocess=None, labels=None, output=None):
+        self.model: Model = load_model(model, preprocess, labels, output=output)
         network = self.model.network
-        self._spatial = {s.name: s for s in graph.spatial_layers(network)}
+        self._spatial = {s.name: s for s in graph.spatial_layers(network, self.model.input_shape)}
         if not self._spatial:
             raise InputError("The model has no layer with a spatial (h, w > 1) output to explain.")
         self._order = {name: index for index, name in enumerate(self._spatial)}  # graph order
-        self._head = graph.find_head(network)
-        self._input_shape = (*self.model.input_size, self.model.channels)
         self._passes = {}
         self._lock = threading.Lock()
         self._probabilities = None
@@ -177,7 +175,7 @@ class Explainer:
         dashboard's choice). Each call then runs a full backward pass: about 3x a forward
         pass instead of about 1.1x, but interactive layer changes stay well under a second."""
         step, _ = self._pass(self.layers)
-        step(np.zeros((1, *self._input_shape), np.float32), np.int32(-1))  # the first run also optimises the graph
+        step(np.zeros((1, *self.model.input_shape), np.float32), np.int32(-1))  # the first run also optimises the graph
 
     def _pass(self, names: list[str]):
         """The compiled pass to use for `names`, and where each name sits in its outputs."""
@@ -188,20 +186,20 @@ class Explainer:
                 key = everything
             if key not in self._passes:
                 targets = {name: self._spatial[name].layer for name in names}
-                self._passes[key] = graph.compile_pass(self.model.network, self._head, targets, self._input_shape)
+                self._passes[key] = graph.compile_pass(self.model.network, self.model.head, targets, self.model.input_shape)
             return self._passes[key], [key.index(name) for name in names]
 
     def _probabilities_fn(self):
         with self._lock:
             if self._probabilities is None:
-                self._probabilities = graph.compile_probabilities(self.model.network, self._head, self._input_shape)
+                self._probabilities = graph.compile_probabilities(self.model.network, self.model.head, self.model.input_shape)
             return self._probabilities
 
     def _masked_probability_fn(self):
         probabilities = self._probabilities_fn()
         with self._lock:
             if self._masked_probability is None:
-                self._masked_probability = graph.compile_masked_probability(probabilities, self._input_shape)
+                self._masked_probability = graph.compile_masked_probability(probabilities, self.model.input_shape)
             return self._masked_probability
 
 

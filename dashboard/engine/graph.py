@@ -20,7 +20,6 @@ import tensorflow as tf
 # so no two traces may overlap.
 _TRACE_LOCK = threading.RLock()
 _LOGITS = "__logits__"
-_SQUASHING = ("softmax", "sigmoid")
 
 
 @dataclass(frozen=True)
@@ -30,12 +29,15 @@ class SpatialLayer:
     shape: tuple  # (h, w, channels)
 
 
-def spatial_layers(model: keras.Model, prefix: str = "") -> list[SpatialLayer]:
+def spatial_layers(model: keras.Model, input_shape: tuple, prefix: str = "") -> list[SpatialLayer]:
     """Every layer with a (batch, h, w, c) output and h, w > 1, in graph order, nested models included."""
+    if not getattr(model, "outputs", None):  # subclassed: no graph to read, so watch a call
+        return [SpatialLayer(name, layer, tuple(shape[1:])) for name, layer, shape in named_calls(model, input_shape)
+                if _spatial(shape)]
     found = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            found += spatial_layers(layer, f"{prefix}{layer.name}/")
+            found += spatial_layers(layer, input_shape, f"{prefix}{layer.name}/")
             continue
         if isinstance(layer, keras.layers.InputLayer) or "preprocessing" in type(layer).__module__:
             continue
@@ -43,69 +45,48 @@ def spatial_layers(model: keras.Model, prefix: str = "") -> list[SpatialLayer]:
             shape = tuple(layer.output.shape)
         except (AttributeError, ValueError):  # a layer shared between several calls
             continue
-        if len(shape) == 4 and (shape[1] or 2) > 1 and (shape[2] or 2) > 1:
+        if _spatial(shape):
             found.append(SpatialLayer(prefix + layer.name, layer, shape[1:]))
     return found
 
 
-@dataclass(frozen=True)
-class Head:
-    """The classifier's last layer and how to read the score before its softmax/sigmoid."""
-
-    layer: keras.layers.Layer
-    kind: str  # "dense": recompute x @ W + b; "activation": take its input; "output": already linear
-    squashing: str | None  # "softmax", "sigmoid" or None when the model outputs logits
+def _spatial(shape) -> bool:
+    return len(shape) == 4 and (shape[1] or 2) > 1 and (shape[2] or 2) > 1
 
 
-def find_head(model: keras.Model) -> Head:
-    layer = _output_layer(model)
-    activation = getattr(getattr(layer, "activation", None), "__name__", None)
-    if isinstance(layer, keras.layers.Softmax):
-        return Head(layer, "activation", "softmax")
-    if isinstance(layer, keras.layers.Activation) and activation in _SQUASHING:
-        return Head(layer, "activation", activation)
-    if isinstance(layer, keras.layers.Dense) and activation in _SQUASHING:
-        return Head(layer, "dense", activation)
-    return Head(layer, "output", None)
+def called_layers(model: keras.Model, input_shape: tuple) -> list[tuple]:
+    """(layer, output shape) for each innermost layer, in the order a call on zeros runs them."""
+    return [(layer, shape) for _, layer, shape in named_calls(model, input_shape)]
 
 
-def _output_layer(model: keras.Model):
-    layer = model.layers[-1]
-    outputs = getattr(model, "outputs", None)
-    if outputs:
-        layer = outputs[0]._keras_history.operation
-    return _output_layer(layer) if isinstance(layer, keras.Model) else layer
+def named_calls(model: keras.Model, input_shape: tuple) -> list[tuple]:
+    """(name, layer, output shape) in call order."""
+    leaves = {id(layer): layer for layer in model._flatten_layers(include_self=False)
+              if not list(layer._flatten_layers(include_self=False))}
+    with _TRACE_LOCK, _recording(leaves) as records:
+        model(np.zeros((1, *input_shape), np.float32), training=False)
+    return [(leaves[key].name, leaves[key], tuple(output.shape)) for key, output in records.items()]
 
 
 @contextmanager
-def _recording(targets: dict, head: Head):
-    """Wrap the targets' and the head's `call` so their outputs land in `records`; restore after."""
+def _recording(targets: dict, head=None):
+    """Wrap the `call` of each target (key -> layer) and of the head so what they give lands in
+    `records` (the head's scores under _LOGITS); restore the calls after."""
     records = {}
 
-    def recorder(key, original):
+    def recorder(key, layer, take):
+        original = layer.call
+
         def call(*args, **kwargs):
             output = original(*args, **kwargs)
-            records[key] = output
+            records[key] = take(args, output)
             return output
 
         return call
 
-    def head_recorder(original):
-        layer = head.layer
-
-        def call(*args, **kwargs):
-            output = original(*args, **kwargs)
-            if head.kind == "dense":  # the Dense output after its activation is useless: recompute the logits
-                logits = tf.matmul(args[0], layer.kernel)
-                records[_LOGITS] = logits + layer.bias if layer.use_bias else logits
-            else:
-                records[_LOGITS] = args[0] if head.kind == "activation" else output
-            return output
-
-        return call
-
-    patched = [(layer, recorder(key, layer.call)) for key, layer in targets.items()]
-    patched.append((head.layer, head_recorder(head.layer.call)))
+    patched = [(layer, recorder(key, layer, lambda args, output: output)) for key, layer in targets.items()]
+    if head is not None:
+        patched.append((head.layer, recorder(_LOGITS, head.layer, head.logits)))
     for layer, call in patched:
         object.__setattr__(layer, "call", call)
     try:
@@ -116,10 +97,10 @@ def _recording(targets: dict, head: Head):
                 object.__delattr__(layer, "call")
 
 
-def compile_pass(model: keras.Model, head: Head, targets: dict, input_shape: tuple):
+def compile_pass(model: keras.Model, head, targets: dict, input_shape: tuple):
     """One forward and one backward pass for all `targets` (name -> layer), traced once.
 
-    The returned function takes (x, class_index) and gives (logits, class, activations,
+    The returned function takes (x, class_index) and gives (class scores, class, activations,
     gradients); a negative class_index means the top class.
     """
     names = list(targets)
@@ -138,7 +119,7 @@ def compile_pass(model: keras.Model, head: Head, targets: dict, input_shape: tup
                 missing = [name for name in names if name not in records]
                 if missing:
                     raise ValueError(f"Layers {missing} were not called by the model.")
-                logits = tf.reshape(records[_LOGITS], (-1,))
+                logits = head.scores(records[_LOGITS])[0]
                 top = tf.cast(tf.argmax(logits), tf.int32)
                 target = tf.where(class_index < 0, top, class_index)
                 score = tf.gather(logits, target)
@@ -151,14 +132,14 @@ def compile_pass(model: keras.Model, head: Head, targets: dict, input_shape: tup
         return step.get_concrete_function()
 
 
-def compile_probabilities(model: keras.Model, head: Head, input_shape: tuple):
-    """Class probabilities for a batch of inputs (softmax of the logits when the model gives logits)."""
+def compile_probabilities(model: keras.Model, head, input_shape: tuple):
+    """Class probabilities for a batch of inputs, from the head's scores (see Head.probabilities)."""
 
     @tf.function(input_signature=[tf.TensorSpec((None, *input_shape), tf.float32)])
     def probabilities(x):
-        output = model(x, training=False)
-        output = tf.reshape(output, (tf.shape(x)[0], -1))
-        return output if head.squashing else tf.nn.softmax(output)
+        with _recording({}, head) as records:
+            model(x, training=False)
+            return head.probabilities(head.scores(records[_LOGITS]))
 
     with _TRACE_LOCK:
         return probabilities.get_concrete_function()

@@ -5,7 +5,9 @@ photo into the network's input, and the class names.
 """
 
 import functools
+import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -14,7 +16,9 @@ import keras
 import numpy as np
 from PIL import Image
 
-from .errors import InputError
+from . import graph, legacy
+from .errors import InputError, plural
+from .head import Head, find_head
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ def shipped_models() -> dict:
     return {path.stem: json.loads(path.read_text()) for path in sorted(SHIPPED_MODELS.glob("*.json"))
             if path.with_suffix(".keras").is_file()}
 PREPROCESS_MODES = ("tf", "caffe", "torch", "none")
+TEACHABLE_MACHINE_PREPROCESS = "tf"  # Teachable Machine scales pixels to -1..1
+_ZIP_LIMIT = 1 << 30  # bytes a zipped model may unpack to
 
 
 @dataclass
@@ -61,16 +67,23 @@ class Model:
     preprocess: Callable[[np.ndarray], np.ndarray]  # float32 batch in 0..255 RGB -> network input
     labels: list[str]
     name: str
+    head: Head = None  # the output explained, and how its scores are read
+    input_shape: tuple = None  # (height, width, channels) photos are resized to
+
+    def __post_init__(self):
+        if self.input_shape is None:
+            self.input_shape = _input_shape(self.network, None)
+        if self.head is None:
+            self.head = find_head(self.network, called=_calls(self.network, self.input_shape))
 
     @property
     def input_size(self) -> tuple[int, int]:
-        """(height, width) the photo is resized to; 224 where the network accepts any size."""
-        _, height, width, _ = self.network.input_shape
-        return (height or 224, width or 224)
+        """(height, width) the photo is resized to."""
+        return self.input_shape[:2]
 
     @property
     def channels(self) -> int:
-        return self.network.input_shape[-1] or 3
+        return self.input_shape[2]
 
     def to_input(self, photo: np.ndarray) -> np.ndarray:
         """The whole photo (no crop) resized to the network's input, preprocessed, as a batch of 1."""
@@ -83,29 +96,60 @@ class Model:
         return np.asarray(self.preprocess(batch), dtype=np.float32)
 
 
-def load_model(source=DEFAULT_MODEL, preprocess=None, labels=None, weights="imagenet") -> Model:
-    """A zoo name, a path to a .keras/.h5 file, or a keras.Model -> Model.
+def load_model(source=DEFAULT_MODEL, preprocess=None, labels=None, weights="imagenet", output=None,
+               input_shape=None) -> Model:
+    """A zoo name, a model file, a Teachable Machine export or a keras.Model -> Model.
 
-    `preprocess` is "tf", "caffe", "torch", "none" or a callable (zoo models bring their
-    own); `labels` are class names (default: the class indices). `weights=None` builds a
-    zoo model untrained, for structure and timing.
+    Files: .keras, .h5 (Keras 3 or Keras 2), or Teachable Machine's converted_keras.zip
+    (a keras_model.h5 with labels.txt beside it counts as one too). `preprocess` is "tf",
+    "caffe", "torch", "none" or a callable (zoo models and Teachable Machine exports bring
+    their own); `labels` are class names, a list or a labels.txt path; `output` picks the
+    output to explain (name or index; default the first classification output);
+    `input_shape` (h, w, c) is needed only by subclassed models never called before.
+    `weights=None` builds a zoo model untrained, for structure and timing.
     """
     if isinstance(source, Model):
         return source
+    if isinstance(labels, (str, Path)):
+        labels = read_labels(Path(labels))
     if isinstance(source, keras.Model):
-        return _wrap(source, preprocess, labels, source.name)
+        return _wrap(source, preprocess, labels, source.name, output, input_shape)
     text = str(source)
     if text in ZOO:
         return _zoo_model(text, weights, preprocess, labels)
     if text in shipped_models():
         card = shipped_models()[text]
         network = _read_model_file(SHIPPED_MODELS / f"{text}.keras")
-        return _wrap(network, preprocess or card["preprocess"], labels or card["labels"], text)
-    if text.endswith((".keras", ".h5", ".hdf5")):
-        return _wrap(_read_model_file(Path(text)), preprocess, labels, Path(text).stem)
+        return _wrap(network, preprocess or card["preprocess"], labels or card["labels"], text, output)
+    path = Path(text)
+    if path.suffix.lower() == ".zip":
+        network, zipped_labels = _read_teachable_machine_zip(path)
+        return _wrap(network, preprocess or TEACHABLE_MACHINE_PREPROCESS, labels or zipped_labels, path.stem, output)
+    if path.suffix.lower() in (".keras", ".h5", ".hdf5"):
+        beside = path.with_name("labels.txt")
+        teachable = path.name == "keras_model.h5" and beside.is_file()
+        if teachable and labels is None:
+            labels = read_labels(beside)
+        default = TEACHABLE_MACHINE_PREPROCESS if teachable else "none"
+        return _wrap(_read_model_file(path), preprocess or default, labels, path.stem, output)
     raise InputError(
-        f"Unknown model '{text}': use one of {', '.join([*ZOO, *shipped_models()])}, or a path to a .keras or .h5 file."
+        f"Unknown model '{text}': use one of {', '.join([*ZOO, *shipped_models()])}, "
+        "or a path to a .keras, .h5 or Teachable Machine .zip file."
     )
+
+
+def read_labels(source) -> list[str]:
+    """labels.txt: one name per line, or Teachable Machine's "index name" lines ("0 Cat" -> "Cat")."""
+    if isinstance(source, Path):
+        if not source.is_file():
+            raise InputError(f"There is no labels file at {source}.")
+        source = source.read_bytes()
+    text = source.decode("utf-8", errors="replace") if isinstance(source, bytes) else source
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    numbered = [line.split(maxsplit=1) for line in lines]
+    if lines and all(len(parts) == 2 and parts[0] == str(i) for i, parts in enumerate(numbered)):
+        return [parts[1] for parts in numbered]
+    return lines
 
 
 def _zoo_model(name, weights, preprocess, labels) -> Model:
@@ -129,9 +173,19 @@ def _zoo_model(name, weights, preprocess, labels) -> Model:
 def _read_model_file(path: Path) -> keras.Model:
     if not path.is_file():
         raise InputError(f"There is no model file at {path}.")
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        network = legacy.load_h5(path, path.name)
+    else:
+        network = _read_keras_file(path)
+    if not isinstance(network, keras.Model):
+        raise InputError(f"The file {path.name} does not hold a Keras model.")
+    return network
+
+
+def _read_keras_file(path: Path) -> keras.Model:
     try:
         # safe_mode refuses Lambda layers and anything else that would run code from the file.
-        network = keras.saving.load_model(path, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:
         message = str(error)
         if "Lambda" in message or "safe_mode" in message or "arbitrary code" in message:
@@ -141,23 +195,74 @@ def _read_model_file(path: Path) -> keras.Model:
         else:
             reason = f"it is not a Keras model we can read ({message.splitlines()[0][:160] if message else type(error).__name__})"
         raise InputError(f"The model file {path.name} was refused: {reason}.") from None
-    if not isinstance(network, keras.Model):
-        raise InputError(f"The file {path.name} does not hold a Keras model.")
-    return network
 
 
-def _wrap(network: keras.Model, preprocess, labels, name) -> Model:
-    shape = network.input_shape
+def _read_teachable_machine_zip(path: Path) -> tuple[keras.Model, list[str] | None]:
+    """Teachable Machine's "Export model > Tensorflow > Keras" download: keras_model.h5 and labels.txt."""
+    if not path.is_file():
+        raise InputError(f"There is no model file at {path}.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {Path(info.filename).name: info for info in archive.infolist() if not info.is_dir()}
+            models = [info for name, info in members.items() if name.lower().endswith((".h5", ".hdf5"))]
+            if len(models) != 1:
+                raise InputError(f"{path.name} should hold one .h5 model (Teachable Machine's keras_model.h5); "
+                                 f"it holds {plural(len(models), 'model file')}.")
+            if models[0].file_size > _ZIP_LIMIT:
+                raise InputError(f"{path.name} unpacks to more than {_ZIP_LIMIT >> 20} MB: too large for a classifier.")
+            data = io.BytesIO(archive.read(models[0]))
+            labels = read_labels(archive.read(members["labels.txt"])) if "labels.txt" in members else None
+    except zipfile.BadZipFile:
+        raise InputError(f"{path.name} is not a readable zip file (is it damaged or cut short?).") from None
+    return legacy.load_h5(data, path.name), labels
+
+
+def _input_shape(network: keras.Model, given) -> tuple:
+    """(h, w, c) for the photo: the model's own input shape, else the one it was built or called with,
+    else `given`; free dimensions become 224."""
+    try:
+        shape = network.input_shape
+    except AttributeError:  # subclassed models have no symbolic input
+        shape = (getattr(network, "_build_shapes_dict", None) or {}).get("input_shape")
+    if given is not None:
+        shape = (None, *given)
+    if shape is None:
+        raise InputError(
+            f"{network.name} has no known input shape (a subclassed model that was never called): "
+            "give input_shape=(height, width, channels), or save it as a functional model."
+        )
     if isinstance(shape, list) or len(shape) != 4 or shape[-1] not in (1, 3):
         raise InputError(
             f"The model takes input of shape {shape}; only image models with one (H, W, 1 or 3) input are supported."
         )
-    classes = network.output_shape[-1]
+    return (shape[1] or 224, shape[2] or 224, shape[3])
+
+
+def _calls(network: keras.Model, input_shape: tuple):
+    """For models without a graph (subclassed): the layers their call runs, with output shapes."""
+    if getattr(network, "outputs", None):
+        return None
+    try:
+        return graph.called_layers(network, input_shape)
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+        raise InputError(
+            f"{network.name} could not be called on a {input_shape} input ({reason}): give the input_shape it "
+            "expects, or save it as a functional model."
+        ) from None
+
+
+def _wrap(network: keras.Model, preprocess, labels, name, output=None, input_shape=None) -> Model:
+    shape = _input_shape(network, input_shape)
+    calls = _calls(network, shape)
+    head = find_head(network, output, called=calls)
     if labels is None:
-        labels = [str(index) for index in range(classes)]
-    elif len(labels) != classes:
-        raise InputError(f"The model has {classes} classes but {len(labels)} labels were given.")
-    return Model(network, _preprocessing(preprocess or "none"), list(labels), name)
+        labels = ["negative", "positive"] if head.kind == "binary" else [str(index) for index in range(head.classes)]
+    elif len(labels) != head.classes:
+        side = " (one output unit: a negative and a positive side)" if head.kind == "binary" else ""
+        raise InputError(f"The model has {plural(head.classes, 'class')}{side} but {plural(len(labels), 'label')} "
+                         f"{'was' if len(labels) == 1 else 'were'} given.")
+    return Model(network, _preprocessing(preprocess or "none"), list(labels), name, head, shape)
 
 
 def _preprocessing(mode) -> Callable[[np.ndarray], np.ndarray]:
