@@ -30,7 +30,10 @@ class _Parser(argparse.ArgumentParser):
 def _arguments(argv):
     parser = _Parser(prog="python -m dashboard.cli", description="Where does the classifier look? Grad-CAM and friends for Keras CNNs.")
     parser.add_argument("--input", "-i", help="photo to explain (any format Pillow reads)")
-    parser.add_argument("--model", "-m", default="mobilenet_v2", help="zoo name or path to a .keras/.h5 file (default: mobilenet_v2)")
+    parser.add_argument("--model", "-m", default="mobilenet_v2",
+                        help="zoo name, or a .keras/.h5 file or Teachable Machine converted_keras.zip (default: mobilenet_v2)")
+    parser.add_argument("--labels", metavar="FILE", help="class names: labels.txt, one per line or Teachable Machine's 'index name'")
+    parser.add_argument("--output-name", metavar="NAME", help="for models with several outputs: which one to explain (name or index)")
     parser.add_argument("--layer", "-l", action="append", help="layer to explain; repeat for several (default: the last spatial layer)")
     parser.add_argument("--class", dest="class_", metavar="INDEX|LABEL", help="class to explain (default: the top prediction)")
     parser.add_argument("--method", default="gradcam", help="gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam or scorecam")
@@ -39,7 +42,8 @@ def _arguments(argv):
     parser.add_argument("--save-map", metavar="MAPS.npz", help="write <layer>/map and <layer>/raw arrays")
     parser.add_argument("--json", action="store_true", help="print predictions, class, layers, method and timings as JSON")
     parser.add_argument("--list-layers", action="store_true", help="print the layers that can be explained and exit")
-    parser.add_argument("--preprocess", metavar="MODE", help="for model files: tf, caffe, torch or none (default: none)")
+    parser.add_argument("--preprocess", metavar="MODE",
+                        help="for model files: tf, caffe, torch or none (default: tf for Teachable Machine exports, else none)")
     parser.add_argument("--colormap", default="jet", help="jet, viridis, inferno or turbo (default: jet)")
     parser.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in the figure, 0..1 (default: 0.5)")
     args = parser.parse_args(argv)
@@ -59,7 +63,8 @@ def run(args) -> None:
     if args.colormap not in COLORMAPS:
         raise InputError(f"Unknown colormap '{args.colormap}': use one of {', '.join(COLORMAPS)}.")
     photo = read_photo(args.input) if args.input else None
-    explainer = Explainer(load_model(args.model, preprocess=args.preprocess))
+    model = load_model(args.model, preprocess=args.preprocess, labels=args.labels, output=args.output_name)
+    explainer = Explainer(model)
     if args.list_layers:
         for name in explainer.layers:
             print(name)
@@ -83,6 +88,7 @@ def run(args) -> None:
     if args.json:
         print(json.dumps({
             "model": explainer.model.name,
+            "head": {"output": explainer.model.head.layer.name, "kind": explainer.model.head.kind},
             "predictions": [{"class_index": i, "label": label, "probability": p} for i, label, p in predictions],
             "class_index": explanation.class_index,
             "label": explanation.label,

@@ -2,6 +2,7 @@
 multi-output heads, subclassed models. Each is checked against an independent reference: tf_keras
 (the Keras 2 loader) for legacy files, a GradientTape pass on the model's own layers otherwise."""
 
+import json
 import zipfile
 
 import keras
@@ -335,3 +336,47 @@ def test_a_subclassed_model_that_cannot_take_the_size_says_what_to_do():
 
     with pytest.raises(InputError, match=r"fixed_net could not be called on a \(32, 32, 3\) input .*functional model"):
         load_model(NeedsSixtyFour(), input_shape=(32, 32, 3))
+
+
+# The command line, end to end.
+
+def _cli(args, capfd):
+    from dashboard.cli import main
+
+    status = main([str(a) for a in args])
+    out, err = capfd.readouterr()
+    return status, out, err
+
+
+@needs_teachable
+def test_cli_explains_a_teachable_machine_zip_with_its_labels(teachable_zip, tmp_path, capfd):
+    status, out, err = _cli(["-i", PHOTOS / "cat.bmp", "--model", teachable_zip, "--json", "-o", tmp_path / "f.png"], capfd)
+    assert status == 0, err
+    report = json.loads(out)
+    assert [p["label"] for p in report["predictions"]] == ["5 Galoon", "500ML"]
+    assert report["label"] == "5 Galoon" and report["layers"] == ["sequential_1/model1/out_relu"]
+    assert (tmp_path / "f.png").stat().st_size > 10_000
+
+    (tmp_path / "names.txt").write_text("big bottle\nsmall bottle\n")
+    status, out, _ = _cli(["-i", PHOTOS / "cat.bmp", "--model", teachable_zip, "--labels", tmp_path / "names.txt",
+                           "--class", "small bottle"], capfd)
+    assert status == 0 and "explained: small bottle (1)" in out
+
+    (tmp_path / "three.txt").write_text("a\nb\nc\n")
+    status, _, err = _cli(["-i", PHOTOS / "cat.bmp", "--model", teachable_zip, "--labels", tmp_path / "three.txt"], capfd)
+    assert status == 2 and err.strip() == "error: The model has 2 classes but 3 labels were given."
+
+
+def test_cli_shows_both_sides_of_a_binary_model_and_picks_an_output(tmp_path, capfd):
+    inputs = keras.Input((32, 32, 3))
+    _, pooled = _trunk(inputs)
+    keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(pooled)).save(tmp_path / "binary.keras")
+    status, out, err = _cli(["-i", PHOTOS / "cat.bmp", "--model", tmp_path / "binary.keras"], capfd)
+    assert status == 0, err
+    assert "negative (0)" in out and "positive (1)" in out
+
+    _two_output_model().save(tmp_path / "two.keras")
+    status, out, err = _cli(["-i", PHOTOS / "cat.bmp", "--model", tmp_path / "two.keras", "--output-name", "box", "--json"], capfd)
+    assert status == 0 and json.loads(out)["head"] == {"output": "box", "kind": "multi-class"}
+    status, _, err = _cli(["-i", PHOTOS / "cat.bmp", "--model", tmp_path / "two.keras", "--output-name", "boxes"], capfd)
+    assert status == 2 and err.count("\n") == 1 and "no output named 'boxes'" in err
