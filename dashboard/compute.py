@@ -41,11 +41,18 @@ def named_explainer(name: str) -> Explainer:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def file_explainer(file_digest: str, _data: bytes, suffix: str, preprocess: str) -> Explainer:
+def file_explainer(file_digest: str, _data: bytes, file_name: str, labels_digest: str | None, _labels: bytes | None,
+                   preprocess: str | None, output: str | None) -> Explainer:
+    """A user's model file (.keras, .h5 or a Teachable Machine .zip), written under its own name so
+    messages and the model's name are the user's, with their labels.txt beside it."""
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"model{suffix}"
+        path = Path(folder) / Path(file_name).name
         path.write_bytes(_data)
-        explainer = Explainer(load_model(str(path), preprocess=preprocess))
+        labels = None
+        if _labels is not None:
+            labels = Path(folder) / "labels.txt"
+            labels.write_bytes(_labels)
+        explainer = Explainer(load_model(str(path), preprocess=preprocess, labels=labels, output=output))
     explainer.prepare_all_layers()
     return explainer
 

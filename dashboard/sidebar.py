@@ -9,6 +9,8 @@ import streamlit as st
 from dashboard import compute
 from dashboard.demo import shapes
 from dashboard.engine import METHODS, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError, shipped_models
+from dashboard.engine.errors import plural
+from dashboard.engine.head import output_names
 from dashboard.engine.render import COLORMAPS
 from dashboard.url_state import choose
 
@@ -16,6 +18,15 @@ SAMPLES = {path.stem.replace("_", " "): path for path in sorted((Path(__file__).
 DEFAULT_SAMPLE = "cat chelsea"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 OWN_MODEL = "own"
+MODEL_TYPES = ["keras", "h5", "hdf5", "zip", "txt"]
+AUTO = "auto"
+PREPROCESS_TITLES = {
+    AUTO: "auto (-1..1 for Teachable Machine, else raw pixels)",
+    "tf": "tf: -1..1",
+    "caffe": "caffe: BGR minus the ImageNet mean",
+    "torch": "torch: 0..1, then ImageNet mean and std",
+    "none": "none: raw 0..255 pixels",
+}
 FALLBACK_MODEL = "shapes"  # ships in assets/models: works with no network and no Keras cache
 SOURCES = ["Sample", "Drawn shape", "Upload", "Camera"]
 
@@ -71,7 +82,7 @@ def photo_input() -> Photo:
 
 def _model_title(key: str) -> str:
     if key == OWN_MODEL:
-        return "Your own model (.keras / .h5)"
+        return "Your own model (.keras, .h5, Teachable Machine .zip)"
     if key in ZOO:
         return f"{ZOO[key].title} · {ZOO[key].download_mb:g} MB"
     return f"{shipped_models()[key]['title']} · offline"
@@ -125,19 +136,45 @@ def model_picker() -> tuple[str, Explainer]:
 
 
 def _own_model():
-    upload = st.sidebar.file_uploader("Model file", type=["keras", "h5"], key="model_file")
-    preprocess = st.sidebar.selectbox(
-        "Preprocessing", PREPROCESS_MODES, index=PREPROCESS_MODES.index("none"), key="preprocess",
-        help="tf: -1..1 · caffe: BGR minus ImageNet mean · torch: 0..1 then ImageNet mean/std · none: 0..255 pixels",
+    uploads = st.sidebar.file_uploader(
+        "Model file, and its labels.txt", type=MODEL_TYPES, accept_multiple_files=True, key="model_file",
+        help="A .keras or .h5 file, or Teachable Machine's converted_keras.zip as downloaded.",
     )
-    if upload is None:
-        st.sidebar.info("Drop a .keras or .h5 file. It is loaded in Keras safe mode: Lambda layers and custom code are refused.")
+    preprocess = st.sidebar.selectbox(
+        "Preprocessing", [AUTO, *PREPROCESS_MODES], key="preprocess", format_func=PREPROCESS_TITLES.get,
+        help="How the model expects its pixels: the range it was trained on.",
+    )
+    if not uploads:
+        st.sidebar.info("Drop a .keras or .h5 file, or a Teachable Machine export (.zip). It is loaded in Keras "
+                        "safe mode: Lambda layers and custom code are refused.")
         return None
-    data = upload.getvalue()
-    file_digest = compute.digest(data)
-    with st.spinner(f"Loading {upload.name}..."):
-        explainer = compute.file_explainer(file_digest, data, Path(upload.name).suffix, preprocess)
-    return f"file:{file_digest}:{preprocess}", explainer
+    models = [upload for upload in uploads if not upload.name.lower().endswith(".txt")]
+    texts = [upload for upload in uploads if upload.name.lower().endswith(".txt")]
+    if len(models) != 1 or len(texts) > 1:
+        raise InputError("Drop one model file (.keras, .h5 or a Teachable Machine .zip) and at most one labels.txt.")
+    model, labels = models[0], texts[0].getvalue() if texts else None
+    model_digest, labels_digest = compute.digest(model.getvalue()), labels and compute.digest(labels)
+    mode = None if preprocess == AUTO else preprocess
+    output = st.session_state.get("model_output")
+    with st.spinner(f"Loading {model.name}..."):
+        try:
+            explainer = compute.file_explainer(model_digest, model.getvalue(), model.name, labels_digest, labels, mode, output)
+        except InputError:
+            if output is None:
+                raise
+            output = None  # an output of the previous model: start from this one's default
+            explainer = compute.file_explainer(model_digest, model.getvalue(), model.name, labels_digest, labels, mode, None)
+    outputs = output_names(explainer.model.network)
+    if len(outputs) > 1:
+        st.session_state["model_output"] = explainer.model.head.layer.name if output is None else output
+        st.sidebar.selectbox("Output to explain", outputs, key="model_output",
+                             help="This model has several outputs; each is explained on its own.")
+    else:
+        st.session_state.pop("model_output", None)
+    head = explainer.model.head
+    st.sidebar.caption(f"{explainer.model.name}: {plural(head.classes, 'class')} ({head.kind}), "
+                       f"{len(explainer.layers)} spatial layers.")
+    return f"file:{model_digest}:{labels_digest}:{preprocess}:{output}", explainer
 
 
 def class_picker(explainer: Explainer, predictions: list, context: str) -> int:

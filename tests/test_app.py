@@ -125,3 +125,64 @@ def test_every_view_renders(app):
         assert not app.exception and not app.error, tab
     assert len(app.main.get("image")) >= 6  # How it works: channels, sums, overlay
     assert any("alpha" in latex.value for latex in app.get("latex"))
+
+
+def _own_model(app, *files):
+    app.sidebar.selectbox(key="model").set_value("own").run()
+    app.sidebar.file_uploader(key="model_file").set_value(
+        [(name, data, "application/octet-stream") for name, data in files]).run()
+    assert not app.exception, app.exception
+
+
+def _teachable_files():
+    from conftest import SHARED
+
+    folder = SHARED / "models" / "teachable_machine_water"
+    if not (folder / "keras_model.h5").is_file():
+        pytest.skip("no shared Teachable Machine export")
+    return (folder / "keras_model.h5").read_bytes(), (folder / "labels.txt").read_bytes()
+
+
+@pytest.mark.parametrize("packed", ["zip", "h5 and labels.txt"])
+def test_a_teachable_machine_export_is_explained_with_its_labels(app, packed):
+    import io
+    import zipfile
+
+    model, labels = _teachable_files()
+    if packed == "zip":
+        data = io.BytesIO()
+        with zipfile.ZipFile(data, "w") as archive:
+            archive.writestr("keras_model.h5", model)
+            archive.writestr("labels.txt", labels)
+        _own_model(app, ("converted_keras.zip", data.getvalue()))
+    else:
+        _own_model(app, ("keras_model.h5", model), ("labels.txt", labels))
+    assert not app.error, [e.value for e in app.error]
+    picker = app.sidebar.selectbox(key="class")
+    assert sorted(picker.options) == ["5 Galoon (0)", "500ML (1)"]
+    assert app.sidebar.selectbox(key="layer").value.endswith("out_relu")
+    assert "converted_keras" in app.markdown[0].value or "keras_model" in app.markdown[0].value
+    assert _overlay(app) and "2 classes (multi-class)" in app.sidebar.caption[-1].value
+
+
+def test_a_binary_model_offers_both_sides_and_several_outputs_a_choice(app, tmp_path):
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(inputs))
+    keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="is_cat")(pooled)).save(tmp_path / "binary.keras")
+    _own_model(app, ("binary.keras", (tmp_path / "binary.keras").read_bytes()), ("labels.txt", b"dog\ncat\n"))
+    assert not app.error
+    assert sorted(app.sidebar.selectbox(key="class").options) == ["cat (1)", "dog (0)"]
+    app.sidebar.selectbox(key="class").set_value(0).run()
+    assert "dog (0)" in _overlay_caption(app)
+
+    box = keras.layers.Dense(4, name="box")(pooled)
+    kind = keras.layers.Dense(3, activation="softmax", name="kind")(pooled)
+    keras.Model(inputs, [box, kind]).save(tmp_path / "two_heads.keras")
+    _own_model(app, ("two_heads.keras", (tmp_path / "two_heads.keras").read_bytes()))
+    assert not app.error, [e.value for e in app.error]
+    assert app.sidebar.selectbox(key="model_output").value == "kind"
+    assert len(app.sidebar.selectbox(key="class").options) == 3
+    app.sidebar.selectbox(key="model_output").set_value("box").run()
+    assert not app.exception and len(app.sidebar.selectbox(key="class").options) == 4

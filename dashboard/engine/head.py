@@ -60,9 +60,8 @@ def find_head(network: keras.Model, output=None, called=None) -> Head:
     if called is not None:
         layer, shape = called[-1]
         return _head_of(layer, shape)
-    outputs = [_producer(tensor) for tensor in network.outputs]
-    candidates = [(layer, tuple(tensor.shape)) for layer, tensor in zip(outputs, network.outputs)]
-    names = [layer.name for layer, _ in candidates]
+    candidates = [(_producer(tensor), tuple(tensor.shape)) for tensor in network.outputs]
+    names = output_names(network)
     if output is None:
         readable = [c for c in candidates if len(c[1]) == 2]
         if not readable:
@@ -84,6 +83,11 @@ def find_head(network: keras.Model, output=None, called=None) -> Head:
         raise InputError(f"Output '{names[index]}' has shape {shape}, which cannot be read as class scores "
                          "(a (batch, classes) output is needed).")
     return _head_of(layer, shape)
+
+
+def output_names(network: keras.Model) -> list[str]:
+    """The names of the model's outputs (the layers that produce them); none for subclassed models."""
+    return [_producer(tensor).name for tensor in getattr(network, "outputs", None) or []]
 
 
 def _head_of(layer, shape) -> Head:
