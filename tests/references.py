@@ -9,7 +9,7 @@ import tensorflow as tf
 def activations_and_gradients(model, x, layer, class_index):
     gradient_model = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
     with tf.GradientTape() as tape:
-        activations, logits = gradient_model(x)
+        activations, logits = gradient_model(x, training=False)
         score = logits[:, class_index]
     gradients = tape.gradient(score, activations)
     return activations[0].numpy().astype(np.float64), gradients[0].numpy().astype(np.float64)

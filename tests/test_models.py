@@ -79,7 +79,7 @@ def test_saturated_softmax_still_gives_the_logit_map(linear_mobilenet, explainer
     import tensorflow as tf
     probe = keras.Model(linear_mobilenet.inputs, [linear_mobilenet.get_layer("out_relu").output, linear_mobilenet.output])
     with tf.GradientTape() as tape:
-        A, logits = probe(x)
+        A, logits = probe(x, training=False)
         p = tf.nn.softmax(100.0 * logits)
         top = p[0, int(np.argmax(p[0]))]
     naive = ref.gradcam(A[0].numpy(), tape.gradient(top, A)[0].numpy())

@@ -266,7 +266,7 @@ def test_multi_output_models_explain_the_chosen_output(photos):
     default = Explainer(model, preprocess="tf")
     assert default.model.head.layer.name == "classes" and default.labels == ["0", "1", "2"]
     x = default.model.to_input(photo)
-    probabilities = model(x)[1].numpy()[0]
+    probabilities = model(x, training=False)[1].numpy()[0]
     np.testing.assert_allclose(sorted(p for _, _, p in default.predict(photo)), sorted(probabilities), atol=1e-5)
     e = default.explain(photo)
     expected, _ = _tape_map(model, "conv", "classes", x, lambda z: z[int(np.argmax(probabilities))])

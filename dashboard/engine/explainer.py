@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import graph
-from .errors import InputError
+from .errors import InputError, plural
 from .images import read_photo
 from .methods import METHODS, Evidence
 from .models import Model, load_model
@@ -86,7 +86,7 @@ class Explainer:
         if isinstance(text, (int, np.integer)) or str(text).strip().lstrip("-").isdigit():
             index = int(text)
             if not 0 <= index < len(labels):
-                raise InputError(f"Class {index} is out of range: the model has {len(labels)} classes (0-{len(labels) - 1}).")
+                raise InputError(f"Class {index} is out of range: the model has {plural(len(labels), 'class')} (0-{len(labels) - 1}).")
             return index
         wanted = str(text).strip().lower().replace(" ", "_")
         for index, label in enumerate(labels):
