@@ -36,7 +36,8 @@ chart.bar_chart(
 )
 about.markdown(f"**Model:** {explainer.model.name} · **top-1:** {predictions[0][1]} ({predictions[0][2]:.1%})")
 
-view = views.View(model_key, explainer, photo, class_index, layer, method, counterfactual, opacity, colormap)
+view = views.View(model_key=model_key, explainer=explainer, photo=photo, class_index=class_index, layer=layer,
+                  method=method, counterfactual=counterfactual, opacity=opacity, colormap=colormap)
 tabs = st.tabs(["Explore", "Compare layers", "Compare classes", "Compare methods", "How it works"],
                key="tab", on_change="rerun")
 try:

@@ -1,6 +1,6 @@
 """The dashboard's cached calls into the engine. Models and explainers are cached per process
-(st.cache_resource); photos, predictions and maps per input (st.cache_data), so moving the
-opacity slider or switching colormap never reaches the model."""
+(st.cache_resource); photos, predictions and maps per input in caches bounded in bytes and shared
+by all sessions, so moving the opacity slider or switching colormap never reaches the model."""
 
 import hashlib
 import tempfile
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from matplotlib.figure import Figure
 from streamlit.runtime.scriptrunner import script_runner
 
 from dashboard.engine import Explainer, load_model, read_photo
-from dashboard.engine.render import colorize, figure_png
+from dashboard.engine.cache import SizedCache
+from dashboard.engine.render import colour_bar_figure, figure_png, image_jpeg
 
 # After every run Streamlit calls keras.backend.clear_session(), which empties TensorFlow's
 # kernel cache: the next call of every compiled pass is re-optimised (measured: 0.55 s instead
@@ -27,9 +27,20 @@ def digest(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def photo(photo_digest: str, _data: bytes) -> np.ndarray:
-    return read_photo(_data)
+# Shared by every session of this server, bounded in bytes (st.cache_data bounds only the count, and
+# copies each value per hit). Identical requests made at once are computed once.
+PHOTOS = SizedCache(192 << 20)  # working-size photos and their display JPEGs
+RESULTS = SizedCache(640 << 20)  # predictions and explanations (maps at working size)
+
+
+def photo(photo_digest: str, data: bytes) -> np.ndarray:
+    """The photo at its working size (long side <= images.WORKING_SIDE)."""
+    return PHOTOS.get(("photo", photo_digest), lambda: read_photo(data))
+
+
+def display_jpeg(photo_digest: str, array: np.ndarray) -> bytes:
+    """The photo as JPEG bytes, encoded once: st.image would re-encode the array on every rerun."""
+    return PHOTOS.get(("jpeg", photo_digest), lambda: image_jpeg(array))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -57,37 +68,19 @@ def file_explainer(file_digest: str, _data: bytes, file_name: str, labels_digest
     return explainer
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def predict(model_key: str, photo_digest: str, _explainer: Explainer, _photo: np.ndarray, top: int = 5):
-    return _explainer.predict(_photo, top=top)
+def predict(model_key: str, photo_digest: str, explainer: Explainer, array: np.ndarray, top: int = 5):
+    return RESULTS.get(("predict", model_key, photo_digest, top), lambda: explainer.predict(array, top=top))
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
 def explain(model_key, photo_digest, layers: tuple, class_index: int, method: str, counterfactual: bool,
-            _explainer: Explainer, _photo: np.ndarray, _progress=None, keep_activations: bool = False):
-    return _explainer.explain(_photo, list(layers), class_index, method, counterfactual,
-                              progress=_progress, keep_activations=keep_activations)
+            explainer: Explainer, array: np.ndarray, progress=None, keep_activations: bool = False):
+    """The explanation, computed once for everyone who asks; `progress` hears only a fresh computation."""
+    key = ("explain", model_key, photo_digest, layers, class_index, method, counterfactual, keep_activations)
+    return RESULTS.get(key, lambda: explainer.explain(array, list(layers), class_index, method, counterfactual,
+                                                      progress=progress, keep_activations=keep_activations))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=64)  # small PNGs: the count bounds the size
 def heatmap_with_colour_bar(key: tuple, _raw: np.ndarray, colormap: str) -> bytes:
-    """The raw map at layer resolution, with its scale: a PNG, cached because matplotlib is slow."""
-    figure = Figure(figsize=(4.2, 3.4))  # no layout engine: it doubles the drawing time
-    axes = figure.subplots()
-    image = axes.imshow(_raw, cmap=colormap, vmin=0)
-    axes.set_title(f"raw map, {_raw.shape[0]}x{_raw.shape[1]} (after ReLU)", fontsize=9)
-    axes.axis("off")
-    figure.colorbar(image, ax=axes, shrink=0.85)
-    return figure_png(figure, dpi=110)
-
-
-def enlarge(image: np.ndarray, height: int = 240) -> np.ndarray:
-    """Nearest-neighbour enlargement, so a 7x7 map shows its cells instead of a blur."""
-    factor = max(1, height // image.shape[0])
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
-
-
-def diverging(values: np.ndarray) -> np.ndarray:
-    """Signed values as colours: blue below zero, red above, white at zero."""
-    top = float(np.abs(values).max()) or 1.0
-    return colorize((values / top + 1) / 2, "coolwarm")
+    """The raw map at layer resolution with its scale, cached because matplotlib is slow."""
+    return figure_png(colour_bar_figure(_raw, colormap), dpi=110)

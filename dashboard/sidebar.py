@@ -8,7 +8,8 @@ import streamlit as st
 
 from dashboard import compute
 from dashboard.demo import shapes
-from dashboard.engine import METHODS, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError, shipped_models
+from dashboard.engine import (METHODS, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError, read_photo,
+                              shipped_models)
 from dashboard.engine.errors import plural
 from dashboard.engine.head import output_names
 from dashboard.engine.render import COLORMAPS
@@ -25,6 +26,7 @@ PREPROCESS_TITLES = {
     "tf": "tf: -1..1",
     "caffe": "caffe: BGR minus the ImageNet mean",
     "torch": "torch: 0..1, then ImageNet mean and std",
+    "unit": "unit: 0..1 (x / 255)",
     "none": "none: raw 0..255 pixels",
 }
 FALLBACK_MODEL = "shapes"  # ships in assets/models: works with no network and no Keras cache
@@ -35,8 +37,12 @@ SOURCES = ["Sample", "Drawn shape", "Upload", "Camera"]
 class Photo:
     name: str
     digest: str
-    array: np.ndarray
+    array: np.ndarray  # at working size (long side <= 1280 px)
     mask: np.ndarray | None = None  # the object's pixels, when we drew the photo ourselves
+    data: bytes | None = None  # the file as given, for a full-size download
+
+    def full_size(self) -> np.ndarray:
+        return self.array if self.data is None else read_photo(self.data, max_side=None)
 
 
 def _drawn_shape() -> Photo:
@@ -67,7 +73,7 @@ def photo_input() -> Photo:
         data = upload.getvalue()
         photo_digest = compute.digest(data)
         try:
-            return Photo(upload.name, photo_digest, compute.photo(photo_digest, data))
+            return Photo(upload.name, photo_digest, compute.photo(photo_digest, data), data=data)
         except InputError as error:
             st.error(f"{upload.name}: {error} Showing a sample photo instead.")
     if source == "Sample":
@@ -77,7 +83,7 @@ def photo_input() -> Photo:
         name = DEFAULT_SAMPLE
     data = SAMPLES[name].read_bytes()
     photo_digest = compute.digest(data)
-    return Photo(name, photo_digest, compute.photo(photo_digest, data))
+    return Photo(name, photo_digest, compute.photo(photo_digest, data), data=data)
 
 
 def _model_title(key: str) -> str:

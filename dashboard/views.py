@@ -9,7 +9,9 @@ from dashboard import compute
 from dashboard.engine import METHODS, TITLES, Explainer
 from dashboard.engine.explainer import scale
 from dashboard.demo.evaluate import energy_inside, pointing_hit
-from dashboard.engine.render import blend, colorize, figure_png, image_png, mark_peak, outline, side_by_side
+from dashboard.engine.graph import upsample
+from dashboard.engine.render import (blend, colorize, diverging, enlarge, figure_png, image_jpeg, image_png, mark_peak,
+                                     outline, side_by_side)
 from dashboard.sidebar import Photo
 
 
@@ -28,23 +30,29 @@ class View:
     colormap: str
 
     def explain(self, layers=None, class_index=None, method=None, keep_activations=False):
+        """The cached explanation; a fresh Score-CAM shows its progress (a cached one shows nothing)."""
         method = method or self.method
-        progress = None
-        if method == "scorecam":
-            st.warning("Score-CAM runs the model once per channel of each layer: expect seconds to a minute.")
-            bar = st.progress(0.0, text="Score-CAM")
-            progress = lambda done: bar.progress(done, text=f"Score-CAM: {done:.0%} of the channels")  # noqa: E731
+        slot = st.empty()
+
+        def progress(done):
+            slot.progress(done, text=f"Score-CAM runs the model once per channel: {done:.0%} of the channels")
+
         explanation = compute.explain(
             self.model_key, self.photo.digest, tuple(layers or [self.layer]),
             self.class_index if class_index is None else class_index, method, self.counterfactual,
-            _explainer=self.explainer, _photo=self.photo.array, _progress=progress, keep_activations=keep_activations,
+            self.explainer, self.photo.array, progress=progress, keep_activations=keep_activations,
         )
-        if progress:
-            bar.empty()
+        slot.empty()
         return explanation
 
     def overlay(self, heatmap):
         return blend(self.photo.array, heatmap, self.opacity, self.colormap)
+
+    def full_size_overlay(self, explanation) -> bytes:
+        """The overlay on the photo as uploaded (not the working size), as PNG: built when asked."""
+        full = self.photo.full_size()
+        heatmap = scale(upsample(explanation.raw[self.layer], full.shape[:2]))
+        return image_png(blend(full, heatmap, self.opacity, self.colormap))
 
     def label(self, class_index=None):
         index = self.class_index if class_index is None else class_index
@@ -66,8 +74,9 @@ def explore(view: View):
         st.markdown(f"Ground truth (white outline): the map's peak (white cross) **{'hits' if hit else 'misses'}** "
                     f"the object; {energy_inside(heatmap, view.photo.mask):.0%} of the map's energy lies inside it.")
     original, blended = st.columns(2)
-    original.image(view.photo.array, caption=f"original · {view.photo.name}", width="stretch")
-    blended.image(overlay, caption=f"{TITLES[view.method]} for {view.label()} at {view.layer}", width="stretch")
+    original.image(compute.display_jpeg(view.photo.digest, view.photo.array), caption=f"original · {view.photo.name}",
+                   width="stretch")
+    blended.image(image_jpeg(overlay), caption=f"{TITLES[view.method]} for {view.label()} at {view.layer}", width="stretch")
     _no_evidence_note(e, view.layer)
 
     raw, status = st.columns([3, 2])
@@ -81,13 +90,14 @@ def explore(view: View):
         f"**Layer** `{view.layer}`: {h}×{w} cells × {c} channels"
     )
     stem = f"{view.explainer.labels[view.class_index]}_{view.layer.replace('/', '_')}_{view.method}"
-    status.download_button("Overlay (PNG)", data=image_png(overlay), file_name=f"{stem}_overlay.png", mime="image/png")
+    status.download_button("Overlay, full size (PNG)", data=lambda: view.full_size_overlay(e),
+                           file_name=f"{stem}_overlay.png", mime="image/png")
     title = f"{view.label()} · {TITLES[view.method]}{' (counterfactual)' if view.counterfactual else ''}"
     status.download_button(
         "Side-by-side figure (PNG)", file_name=f"{stem}_figure.png", mime="image/png",
         data=lambda: figure_png(side_by_side(view.photo.array, {view.layer: overlay}, title)),
     )
-    status.download_button("Map (.npy)", data=_npy(heatmap), file_name=f"{stem}_map.npy",
+    status.download_button("Map (.npy)", data=lambda: _npy(heatmap), file_name=f"{stem}_map.npy",
                            mime="application/octet-stream")
 
 
@@ -103,7 +113,7 @@ def _grid(items, columns=4):
     """items: (image, caption) pairs, laid out in rows."""
     for start in range(0, len(items), columns):
         for column, (image, caption) in zip(st.columns(columns), items[start:start + columns]):
-            column.image(image, caption=caption, width="stretch")
+            column.image(image_jpeg(image), caption=caption, width="stretch")
 
 
 def compare_layers(view: View):
@@ -166,19 +176,19 @@ def how_it_works(view: View):
     st.subheader("2. The channels that add most")
     contribution = alpha * A.sum(axis=(0, 1))
     top = np.argsort(-contribution)[:6]
-    _grid([(compute.enlarge(colorize(scale(A[..., k]), view.colormap), 160),
+    _grid([(enlarge(colorize(scale(A[..., k]), view.colormap), 160),
             f"channel {k}: alpha = {alpha[k]:.2g}") for k in top], columns=6)
 
     st.subheader("3. Weighted sum, before ReLU")
     st.latex(r"S^c = \sum_k \alpha_k^c A^k")
     pre = e.pre_relu[layer]
     left, right = st.columns(2)
-    left.image(compute.enlarge(compute.diverging(pre)), width="stretch",
+    left.image(enlarge(diverging(pre)), width="stretch",
                caption=f"red: for the class, blue: against (min {pre.min():.2g}, max {pre.max():.2g})")
 
     st.subheader("4. ReLU keeps the positive evidence")
     st.latex(r"L^c_{\text{Grad-CAM}} = \mathrm{ReLU}\left(\sum_k \alpha_k^c A^k\right)")
-    right.image(compute.enlarge(colorize(scale(e.raw[layer]), view.colormap)), width="stretch",
+    right.image(enlarge(colorize(scale(e.raw[layer]), view.colormap)), width="stretch",
                 caption="after ReLU, at layer resolution")
 
     st.subheader("5. Upsampled to the photo and blended")

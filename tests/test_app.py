@@ -28,7 +28,11 @@ def calls(monkeypatch):
 def app():
     import streamlit as st
 
-    st.cache_data.clear()  # every test counts model calls from a cold map cache (models stay loaded)
+    from dashboard import compute
+
+    st.cache_data.clear()  # every test counts model calls from cold caches (models stay loaded)
+    compute.RESULTS.clear()
+    compute.PHOTOS.clear()
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
     at.run()
     assert not at.exception, at.exception

@@ -7,6 +7,8 @@ photo into the network's input, and the class names.
 import functools
 import io
 import json
+import os
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,8 @@ from typing import Callable
 
 import keras
 import numpy as np
+from keras.src.backend.config import keras_home
+from keras.src.utils import file_utils
 from PIL import Image
 
 from . import graph, legacy
@@ -54,7 +58,8 @@ def shipped_models() -> dict:
     """name -> card (title, labels, preprocess, measured accuracy) of the models in assets/models."""
     return {path.stem: json.loads(path.read_text()) for path in sorted(SHIPPED_MODELS.glob("*.json"))
             if path.with_suffix(".keras").is_file()}
-PREPROCESS_MODES = ("tf", "caffe", "torch", "none")
+PREPROCESS_MODES = ("tf", "caffe", "torch", "unit", "none")  # unit: x / 255, for models trained on 0..1 pixels
+_COLOUR_MODES = ("caffe", "torch")  # ImageNet means per colour channel: they need 3 channels
 TEACHABLE_MACHINE_PREPROCESS = "tf"  # Teachable Machine scales pixels to -1..1
 _ZIP_LIMIT = 1 << 30  # bytes a zipped model may unpack to
 
@@ -156,11 +161,16 @@ def _zoo_model(name, weights, preprocess, labels) -> Model:
     entry = ZOO[name]
     build = getattr(keras.applications, entry.builder)
     shape = (entry.size, entry.size, 3)
+    _fetched.path = None
     try:
         network = build(weights=weights, input_shape=shape, **entry.options)
     except Exception as error:  # a failed download surfaces as many exception types
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputError(f"Could not load the ImageNet weights for {entry.title} ({reason}).") from None
+        cached = _fetched.path
+        if cached and Path(cached).is_file():
+            raise InputError(f"The cached weights file {cached} is damaged ({_first_line(error)}): delete it, "
+                             "and it will be downloaded again.") from None
+        raise InputError(f"Could not load the ImageNet weights for {entry.title}: they are not in this server's "
+                         "Keras cache and could not be downloaded.") from None
     module = getattr(keras.applications, entry.module)
     return Model(
         network=network,
@@ -183,6 +193,8 @@ def _read_model_file(path: Path) -> keras.Model:
 
 
 def _read_keras_file(path: Path) -> keras.Model:
+    if not zipfile.is_zipfile(path):  # a .keras file is a zip archive
+        raise InputError(f"{path.name} is not a readable .keras file (is it damaged or cut short?).")
     try:
         # safe_mode refuses Lambda layers and anything else that would run code from the file.
         return keras.saving.load_model(path, compile=False, safe_mode=True)
@@ -193,7 +205,8 @@ def _read_keras_file(path: Path) -> keras.Model:
         elif "Could not locate" in message or "Unknown" in message or "custom" in message.lower():
             reason = "it needs custom code (an unknown layer or object) that we do not run"
         else:
-            reason = f"it is not a Keras model we can read ({message.splitlines()[0][:160] if message else type(error).__name__})"
+            # Say what Keras said, without the server's temporary folder in it.
+            reason = f"it is not a Keras model we can read ({_first_line(error).replace(str(path.parent) + '/', '')})"
         raise InputError(f"The model file {path.name} was refused: {reason}.") from None
 
 
@@ -262,17 +275,48 @@ def _wrap(network: keras.Model, preprocess, labels, name, output=None, input_sha
         side = " (one output unit: a negative and a positive side)" if head.kind == "binary" else ""
         raise InputError(f"The model has {plural(head.classes, 'class')}{side} but {plural(len(labels), 'label')} "
                          f"{'was' if len(labels) == 1 else 'were'} given.")
-    return Model(network, _preprocessing(preprocess or "none"), list(labels), name, head, shape)
+    return Model(network, _preprocessing(preprocess or "none", shape[2]), list(labels), name, head, shape)
 
 
-def _preprocessing(mode) -> Callable[[np.ndarray], np.ndarray]:
+def _preprocessing(mode, channels: int = 3) -> Callable[[np.ndarray], np.ndarray]:
     if callable(mode):
         return mode
     if mode == "none":
         return lambda batch: batch
+    if mode == "unit":
+        return lambda batch: batch / 255.0
+    if mode in _COLOUR_MODES and channels != 3:
+        raise InputError(f"'{mode}' preprocessing subtracts a mean per colour channel, but this model takes "
+                         f"{plural(channels, 'channel')}: use tf, unit or none.")
     if mode in PREPROCESS_MODES:
         return lambda batch: keras.applications.imagenet_utils.preprocess_input(batch.copy(), mode=mode)
     raise InputError(f"Unknown preprocessing '{mode}': use one of {', '.join(PREPROCESS_MODES)}.")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:160] if text else type(error).__name__
+
+
+# Keras looks for downloaded weights in $KERAS_HOME/models, unless that folder is read-only: then it
+# looks in /tmp/.keras and downloads there. A read-only cache (a shared or mounted one) that holds the
+# file should be used as it is. We also note which file was fetched, to name it if it is damaged.
+_fetched = threading.local()
+_keras_get_file = file_utils.get_file
+
+
+def _get_file(fname=None, origin=None, *args, cache_subdir="datasets", cache_dir=None, **kwargs):
+    home = keras_home()
+    cached = Path(home) / cache_subdir / fname if fname and cache_dir is None else None
+    if cached is not None and cached.is_file() and not os.access(home, os.W_OK):
+        path = str(cached)
+    else:
+        path = _keras_get_file(fname, origin, *args, cache_subdir=cache_subdir, cache_dir=cache_dir, **kwargs)
+    _fetched.path = path
+    return path
+
+
+file_utils.get_file = _get_file
 
 
 _IMAGENET_LABELS: list[str] = []

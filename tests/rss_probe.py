@@ -1,0 +1,54 @@
+"""Memory of big photos, measured in a fresh process: python tests/rss_probe.py cli|app PNG JPEG...
+
+Prints JSON: resident memory (MB) when warm, after the photos, and the peak. Run by test_photo_sizes.py."""
+
+import json
+import resource
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def through_the_cli(photos):
+    from dashboard.cli import main
+
+    status = [main(["-i", photo, "--json"]) for photo in photos]
+    return {"status": status}
+
+
+def through_the_app(photos):
+    """The dashboard's script (AppTest): the warm app, then each photo uploaded in turn."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
+    at.run()
+    at.sidebar.radio(key="source").set_value("Upload").run()
+    warm = rss_mb()
+    errors, overlays = [], 0
+    for index, photo in enumerate(photos):
+        data = Path(photo).read_bytes()
+        at.sidebar.file_uploader(key="upload").set_value((f"photo{index}{Path(photo).suffix}", data, "image/jpeg")).run()
+        errors += [e.value for e in at.error] + [str(e) for e in at.exception]
+        overlays += any(" for " in image.proto.imgs[0].caption for image in at.main.get("image"))
+    return {"warm_mb": warm, "errors": errors, "overlays": overlays}
+
+
+if __name__ == "__main__":
+    mode, photos = sys.argv[1], sys.argv[2:]
+    start = rss_mb()
+    result = (through_the_cli if mode == "cli" else through_the_app)(photos)
+    result.update(start_mb=start, end_mb=rss_mb(), peak_mb=peak_mb())
+    print("RSS " + json.dumps(result))
