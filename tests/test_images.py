@@ -46,3 +46,14 @@ def test_pixel_limit_is_checked_before_decoding(monkeypatch):
     with pytest.raises(InputError, match="too large"):
         read_photo(_png(Image.new("RGB", (11, 10))))
     assert read_photo(_png(Image.new("RGB", (10, 10)))).shape == (10, 10, 3)
+
+
+def test_blend_is_the_alpha_mix_of_photo_and_colour():
+    from dashboard.engine.render import blend, colorize
+
+    rng = np.random.default_rng(5)
+    photo = rng.integers(0, 255, (30, 40, 3), np.uint8)
+    heat = rng.random((30, 40)).astype(np.float32)
+    for opacity in (0.0, 0.35, 1.0):
+        expected = (1 - opacity) * photo + opacity * colorize(heat, "viridis").astype(np.float64)
+        assert np.abs(blend(photo, heat, opacity, "viridis") - expected).max() <= 1.0

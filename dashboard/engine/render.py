@@ -17,10 +17,10 @@ def colorize(heatmap: np.ndarray, colormap: str = "jet") -> np.ndarray:
 
 
 def blend(photo: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, colormap: str = "jet") -> np.ndarray:
-    """(1 - opacity) * photo + opacity * colour(map), on the original photo."""
-    colour = colorize(heatmap, colormap).astype(np.float32)
-    mixed = (1.0 - opacity) * photo.astype(np.float32) + opacity * colour
-    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    """(1 - opacity) * photo + opacity * colour(map), on the original photo (Pillow's blend: it works
+    in 8 bits, several times faster than float arrays on a phone-size photo)."""
+    colour = Image.fromarray(colorize(heatmap, colormap))
+    return np.asarray(Image.blend(Image.fromarray(photo), colour, float(opacity)))
 
 
 def outline(image: np.ndarray, mask: np.ndarray, colour=(255, 255, 255)) -> np.ndarray:
