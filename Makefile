@@ -12,7 +12,7 @@ LOCAL_CACHE := $(KERAS_HOME)/models
 endif
 endif
 
-.PHONY: run test bench
+.PHONY: run test bench load
 run: $(VENV)/.runtime $(LOCAL_CACHE)
 	$(BIN)/streamlit run dashboard/app.py
 
@@ -21,6 +21,10 @@ test: $(VENV)/.dev $(LOCAL_CACHE)
 
 bench: $(VENV)/.dev $(LOCAL_CACHE)
 	$(BIN)/python bench/engine.py
+
+# How many sessions one server holds: browser sessions against a local server (a measurement, minutes).
+load: $(VENV)/.dev $(LOCAL_CACHE)
+	$(BIN)/python bench/load.py
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

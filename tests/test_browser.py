@@ -171,7 +171,7 @@ def _median_step(page, act, steps):
 
 
 def test_a_phone_photo_is_as_live_as_a_small_one(server, browser, tmp_path):
-    from test_photo_sizes import phone_photo
+    from synthetic import phone_photo
 
     url, _ = server
     page, _ = _first_heatmap_seconds(browser, url)
