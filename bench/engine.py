@@ -88,8 +88,36 @@ def main():
     report("VGG16: warm Grad-CAM call / compiled forward pass", times, "ours", "forward", "<= 1.3")
     report("VGG16: six layers (block1_conv2 .. block5_pool) / one layer", times, "six_layers", "ours", "<= 2.5")
 
+    concurrency(mobilenet)
+
     # Score-CAM in a fresh process, so its peak memory is its own.
     subprocess.run([sys.executable, __file__, "--scorecam"], check=True)
+
+
+def concurrency(explainer, sessions=8):
+    """A class asking at once: 8 threads (Streamlit's sessions) explaining different photos, left to
+    TensorFlow's own scheduling, or taking turns behind one lock per model."""
+    import threading
+
+    photos = [np.random.default_rng(seed).integers(0, 255, (480, 640, 3), np.uint8) for seed in range(sessions)]
+    turn = threading.Lock()
+
+    def at_once(serialise):
+        def work(photo):
+            if serialise:
+                with turn:
+                    explainer.explain(photo)
+            else:
+                explainer.explain(photo)
+
+        threads = [threading.Thread(target=work, args=(photo,)) for photo in photos]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    times = interleaved(free=lambda: at_once(False), one_at_a_time=lambda: at_once(True))
+    report(f"{sessions} concurrent explains: one pass at a time / free", times, "one_at_a_time", "free", "> 1: stay free")
 
 
 def scorecam():

@@ -57,3 +57,32 @@ def test_blend_is_the_alpha_mix_of_photo_and_colour():
     for opacity in (0.0, 0.35, 1.0):
         expected = (1 - opacity) * photo + opacity * colorize(heat, "viridis").astype(np.float64)
         assert np.abs(blend(photo, heat, opacity, "viridis") - expected).max() <= 1.0
+
+
+def test_the_shared_cache_computes_once_for_simultaneous_askers_and_keeps_to_its_budget():
+    import threading
+    import time
+
+    from dashboard.engine.cache import SizedCache
+
+    cache, calls = SizedCache(budget_bytes=3_000), []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.2)
+        return np.zeros(1_000, np.uint8)
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("same", slow))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(results) == 8 and all(r is results[0] for r in results)
+    for key in range(5):  # 1000 bytes each: only the three most recent fit
+        cache.get(key, lambda: np.zeros(1_000, np.uint8))
+    assert cache.size <= 3_000
+    cache.get(4, lambda: pytest.fail("recomputed a kept entry"))
+    with pytest.raises(ZeroDivisionError):
+        cache.get("broken", lambda: 1 / 0)
+    assert cache.get("broken", lambda: "computed again") == "computed again"
