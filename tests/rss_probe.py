@@ -3,7 +3,6 @@
 Prints JSON: resident memory (MB) when warm, after the photos, and the peak. Run by test_photo_sizes.py."""
 
 import json
-import resource
 import sys
 from pathlib import Path
 
@@ -11,15 +10,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def rss_mb() -> float:
+def _status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_mb() -> float:
+    return _status_mb("VmRSS")
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # Not getrusage's ru_maxrss: Linux carries the parent's maximum across fork and exec, so a probe
+    # started by a large pytest process would report the parent's size. VmHWM starts anew at exec.
+    return _status_mb("VmHWM")
 
 
 def through_the_cli(photos):
