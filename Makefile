@@ -14,7 +14,7 @@ endif
 
 .PHONY: run test bench load
 run: $(VENV)/.runtime $(LOCAL_CACHE)
-	$(BIN)/streamlit run dashboard/app.py
+	$(BIN)/python -m dashboard.serve
 
 test: $(VENV)/.dev $(LOCAL_CACHE)
 	$(BIN)/python -m pytest -q tests

@@ -5,46 +5,62 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamlit runs this file as a script
 
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from dashboard import sidebar, views  # noqa: E402
-from dashboard import compute  # noqa: E402
+from dashboard import compute, layout, photos, sidebar, url_state, views  # noqa: E402
 from dashboard.engine import InputError  # noqa: E402
-from dashboard.url_state import publish  # noqa: E402
 
-st.set_page_config(page_title="Grad-CAM Explorer", page_icon="🔥", layout="wide")
-st.title("Grad-CAM Explorer")
-st.caption("Where does the classifier look when it picks a class?")
+TABS = ["Explore", "Through the layers", "Compare layers", "Compare classes", "Compare methods", "How it works"]
 
-model_key, explainer = sidebar.model_picker()
-photo = sidebar.photo_input()
+opened_presenting = url_state.flag(st.query_params.get("present", "0"))
+st.set_page_config(page_title="Grad-CAM Explorer", page_icon="🔥", layout="wide",
+                   initial_sidebar_state="collapsed" if opened_presenting else "auto")
+url_state.keep_selections()
+url_state.choose("present", [True, False], False, parse=url_state.flag)
+presenting, light = st.session_state["present"], st.session_state.get("light", False)
+layout.style(presenting, light)
+summary, drop_zone, share = layout.header(presenting)
+
+try:
+    model_key, explainer = sidebar.model_picker()
+except sidebar.NoModelYet:
+    st.info("Drop your model file in the sidebar: a .keras or .h5 file, or a Teachable Machine export (.zip), "
+            "with its labels.txt if it has one. It is loaded in Keras safe mode: Lambda layers and custom code "
+            "are refused.")
+    st.stop()
+photo = photos.photo_input(drop_zone)
 predictions = compute.predict(model_key, photo.digest, explainer, photo.array)
 st.sidebar.header("Explanation")
 class_index = sidebar.class_picker(explainer, predictions, context=f"{model_key}:{photo.digest}")
 layer = sidebar.layer_picker(explainer)
 method, counterfactual = sidebar.method_picker()
 opacity, colormap = sidebar.display_controls()
-publish(model=model_key if not model_key.startswith("file:") else "own", layer=layer, **{"class": class_index},
-        method=method, opacity=opacity, colormap=colormap)
-
-chart, about = st.columns([3, 2])
-chart.bar_chart(
-    pd.DataFrame({"class": [f"{label} ({i})" for i, label, _ in predictions],
-                  "probability": [p for _, _, p in predictions]}),
-    x="class", y="probability", horizontal=True, sort=False, height=200,
-)
-about.markdown(f"**Model:** {explainer.model.name} · **top-1:** {predictions[0][1]} ({predictions[0][2]:.1%})")
-
 view = views.View(model_key=model_key, explainer=explainer, photo=photo, class_index=class_index, layer=layer,
                   method=method, counterfactual=counterfactual, opacity=opacity, colormap=colormap)
-tabs = st.tabs(["Explore", "Compare layers", "Compare classes", "Compare methods", "How it works"],
-               key="tab", on_change="rerun")
+
+url_state.choose("tab", TABS, TABS[0])
+state = st.session_state
+url_state.publish(
+    model=model_key if not model_key.startswith("file:") else "own", photo=photo.link, layer=layer,
+    method=method, counterfactual=counterfactual, opacity=opacity, colormap=colormap, tab=state["tab"],
+    present=presenting or None, all_layers=state.get("all_layers") or None, scrub=state.get("scrub"),
+    compare_layers=state.get("compare_layers"), compare_classes=state.get("compare_classes"),
+    compare_methods=state.get("compare_methods"), **{"class": class_index},
+)
+summary.markdown(views.summary_line(view, predictions))
+layout.share_button(share, photo.link)
+
 try:
-    for tab, draw in zip(tabs, [views.explore, views.compare_layers, lambda v: views.compare_classes(v, predictions),
-                                views.compare_methods, views.how_it_works]):
-        if tab.open:
-            with tab:
-                draw(view)
+    if presenting:
+        views.presenter(view, predictions)
+    else:
+        tabs = st.tabs(TABS, key="tab", on_change="rerun")
+        draws = [lambda: views.explore(view, predictions), lambda: views.through_the_layers(view),
+                 lambda: views.compare_layers(view), lambda: views.compare_classes(view, predictions),
+                 lambda: views.compare_methods(view), lambda: views.how_it_works(view)]
+        for tab, draw in zip(tabs, draws):
+            if tab.open:
+                with tab:
+                    draw()
 except InputError as error:
     st.error(str(error))

@@ -4,6 +4,7 @@ by all sessions, so moving the opacity slider or switching colormap never reache
 
 import hashlib
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,22 @@ def display_jpeg(photo_digest: str, array: np.ndarray) -> bytes:
     return PHOTOS.get(("jpeg", photo_digest), lambda: image_jpeg(array))
 
 
+def thumbnail(path: Path) -> np.ndarray:
+    """A sample's gallery picture, 96 px on the long side."""
+    return PHOTOS.get(("thumbnail", str(path)), lambda: read_photo(path, max_side=96))
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def named_explainer(name: str) -> Explainer:
     """A zoo model (downloaded once) or a model shipped in assets/models."""
-    explainer = Explainer(load_model(name))
-    explainer.prepare_all_layers()  # switching layers then never waits for a trace
+    return _ready(Explainer(load_model(name)))
+
+
+def _ready(explainer: Explainer) -> Explainer:
+    """Trace what the first map needs now, and one pass over every layer in the background, so
+    that switching layers soon never waits for a trace."""
+    explainer.warm()
+    threading.Thread(target=explainer.prepare_all_layers, name="trace-all-layers", daemon=True).start()
     return explainer
 
 
@@ -64,8 +76,7 @@ def file_explainer(file_digest: str, _data: bytes, file_name: str, labels_digest
             labels = Path(folder) / "labels.txt"
             labels.write_bytes(_labels)
         explainer = Explainer(load_model(str(path), preprocess=preprocess, labels=labels, output=output))
-    explainer.prepare_all_layers()
-    return explainer
+    return _ready(explainer)
 
 
 def predict(model_key: str, photo_digest: str, explainer: Explainer, array: np.ndarray, top: int = 5):
@@ -73,11 +84,11 @@ def predict(model_key: str, photo_digest: str, explainer: Explainer, array: np.n
 
 
 def explain(model_key, photo_digest, layers: tuple, class_index: int, method: str, counterfactual: bool,
-            explainer: Explainer, array: np.ndarray, progress=None, keep_activations: bool = False):
+            explainer: Explainer, array: np.ndarray, progress=None, keep_activations: bool = False, size=None):
     """The explanation, computed once for everyone who asks; `progress` hears only a fresh computation."""
-    key = ("explain", model_key, photo_digest, layers, class_index, method, counterfactual, keep_activations)
+    key = ("explain", model_key, photo_digest, layers, class_index, method, counterfactual, keep_activations, size)
     return RESULTS.get(key, lambda: explainer.explain(array, list(layers), class_index, method, counterfactual,
-                                                      progress=progress, keep_activations=keep_activations))
+                                                      progress=progress, keep_activations=keep_activations, size=size))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)  # small PNGs: the count bounds the size

@@ -1,23 +1,14 @@
-"""The sidebar: photo, model, class, layer, method, display. Widgets only; the engine is reached through compute."""
+"""The sidebar: model, class, layer, method, display. Widgets only; the engine is reached through compute."""
 
-from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
 import streamlit as st
 
-from dashboard import compute
-from dashboard.demo import shapes
-from dashboard.engine import (METHODS, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError, read_photo,
-                              shipped_models)
+from dashboard import compute, photos
+from dashboard.engine import METHODS, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError, shipped_models
 from dashboard.engine.errors import plural
 from dashboard.engine.head import output_names
 from dashboard.engine.render import COLORMAPS
-from dashboard.url_state import choose
+from dashboard.url_state import choose, flag
 
-SAMPLES = {path.stem.replace("_", " "): path for path in sorted((Path(__file__).parents[1] / "assets" / "samples").glob("*.jpg"))}
-DEFAULT_SAMPLE = "cat chelsea"
-IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 OWN_MODEL = "own"
 MODEL_TYPES = ["keras", "h5", "hdf5", "zip", "txt"]
 AUTO = "auto"
@@ -30,77 +21,30 @@ PREPROCESS_TITLES = {
     "none": "none: raw 0..255 pixels",
 }
 FALLBACK_MODEL = "shapes"  # ships in assets/models: works with no network and no Keras cache
-SOURCES = ["Sample", "Drawn shape", "Upload", "Camera"]
 
 
-@dataclass
-class Photo:
-    name: str
-    digest: str
-    array: np.ndarray  # at working size (long side <= 1280 px)
-    mask: np.ndarray | None = None  # the object's pixels, when we drew the photo ourselves
-    data: bytes | None = None  # the file as given, for a full-size download
-
-    def full_size(self) -> np.ndarray:
-        return self.array if self.data is None else read_photo(self.data, max_side=None)
+class NoModelYet(Exception):
+    """"Your own model" is chosen but no file was dropped yet."""
 
 
-def _drawn_shape() -> Photo:
-    """A fresh procedural sample (the shapes models' world), with its ground-truth mask."""
-    st.session_state.setdefault("shape_seed", 0)
-    left, right = st.sidebar.columns(2)
-    if left.button("Draw a new sample", key="draw"):
-        st.session_state["shape_seed"] += 1
-    with_mark = right.checkbox("Corner mark", key="with_mark",
-                               help="The mark whose colour the shortcut model learned instead of the shape.")
-    seed = st.session_state["shape_seed"]
-    sample = shapes.draw(np.random.default_rng([seed, 2026]), mark=with_mark)
-    name = f"drawn {shapes.CLASSES[sample.label]} #{seed}"
-    return Photo(name, compute.digest(sample.image.tobytes() + name.encode()), sample.image, sample.mask)
-
-
-def photo_input() -> Photo:
-    st.sidebar.header("Photo")
-    source = st.sidebar.radio("Source", SOURCES, horizontal=True, key="source", label_visibility="collapsed")
-    if source == "Drawn shape":
-        return _drawn_shape()
-    upload = None
-    if source == "Upload":
-        upload = st.sidebar.file_uploader("Drop a photo", type=IMAGE_TYPES, key="upload")
-    elif source == "Camera":
-        upload = st.sidebar.camera_input("Take a snapshot", key="camera")
-    if upload is not None:
-        data = upload.getvalue()
-        photo_digest = compute.digest(data)
-        try:
-            return Photo(upload.name, photo_digest, compute.photo(photo_digest, data), data=data)
-        except InputError as error:
-            st.error(f"{upload.name}: {error} Showing a sample photo instead.")
-    if source == "Sample":
-        name = st.sidebar.selectbox("Sample photo", list(SAMPLES), key="sample",
-                                    index=list(SAMPLES).index(DEFAULT_SAMPLE))
-    else:
-        name = DEFAULT_SAMPLE
-    data = SAMPLES[name].read_bytes()
-    photo_digest = compute.digest(data)
-    return Photo(name, photo_digest, compute.photo(photo_digest, data), data=data)
-
-
-def _model_title(key: str) -> str:
+def model_title(key: str) -> str:
+    """The picker's name for a model: cached zoo models are ready, the others need a download."""
     if key == OWN_MODEL:
         return "Your own model (.keras, .h5, Teachable Machine .zip)"
     if key in ZOO:
-        return f"{ZOO[key].title} · {ZOO[key].download_mb:g} MB"
+        entry = ZOO[key]
+        return f"{entry.title} · {'ready' if entry.cached else f'{entry.download_mb:g} MB download'}"
     return f"{shipped_models()[key]['title']} · offline"
 
 
 def _follow_model() -> None:
     """Shapes models see drawn shapes; ImageNet models see photos."""
     shipped = st.session_state["model"] in shipped_models()
-    if shipped and st.session_state.get("source") in (None, "Sample"):
-        st.session_state["source"] = "Drawn shape"
-    elif not shipped and st.session_state.get("source") == "Drawn shape":
-        st.session_state["source"] = "Sample"
+    source = st.session_state.get("photo_source", "")
+    if shipped and source.startswith("sample:"):
+        photos.use(photos.DRAWN)
+    elif not shipped and source == photos.DRAWN:
+        photos.use(f"sample:{photos.DEFAULT_SAMPLE}")
 
 
 def model_picker() -> tuple[str, Explainer]:
@@ -108,36 +52,37 @@ def model_picker() -> tuple[str, Explainer]:
     very first one fails (no network, no cache), the app starts on the shipped shapes model."""
     st.sidebar.header("Model")
     options = [*ZOO, *shipped_models(), OWN_MODEL]
-    if st.session_state.pop("_fall_back", False):  # set below, applied before the widget exists
-        st.session_state["model"] = FALLBACK_MODEL
+    if "_return_to" in st.session_state:  # set below, applied before the widget exists
+        st.session_state["model"] = st.session_state.pop("_return_to")
         _follow_model()
     choose("model", options, DEFAULT_MODEL)
-    choice = st.sidebar.selectbox("Model", options, format_func=_model_title, key="model",
+    choice = st.sidebar.selectbox("Model", options, format_func=model_title, key="model",
                                   label_visibility="collapsed", on_change=_follow_model)
+    if "_notice" in st.session_state:
+        st.warning(st.session_state.pop("_notice"))
     try:
         if choice == OWN_MODEL:
             loaded = _own_model()
         else:
-            size = f"the first time, {ZOO[choice].download_mb:g} MB of ImageNet weights are downloaded" if choice in ZOO else "offline"
-            with st.spinner(f"Loading {_model_title(choice).split(' · ')[0]} ({size})..."):
+            where = "downloading its ImageNet weights" if choice in ZOO and not ZOO[choice].cached else "from this server"
+            with st.spinner(f"Loading {model_title(choice).split(' · ')[0]} ({where})..."):
                 loaded = (choice, compute.named_explainer(choice))
     except InputError as error:
-        loaded = None
         previous = st.session_state.get("_last_good_model")
         if previous is None and choice != FALLBACK_MODEL and FALLBACK_MODEL in shipped_models():
             st.session_state["_notice"] = f"{error} Started on the offline Shapes model instead."
-            st.session_state["_fall_back"] = True
+            st.session_state["_return_to"] = FALLBACK_MODEL
             st.rerun()
-        st.error(str(error))
-    if loaded is None:
-        previous = st.session_state.get("_last_good_model")
         if previous is None:
+            st.error(str(error))
             st.stop()
-        st.sidebar.caption(f"Still showing {previous[1].model.name}.")
+        if choice != OWN_MODEL:  # the picker goes back to the model still shown
+            st.session_state["_notice"] = f"{error} Still showing {model_title(previous[0]).split(' · ')[0]}."
+            st.session_state["_return_to"] = previous[0]
+            st.rerun()
+        st.error(f"{error} Still showing {previous[1].model.name}.")
         return previous
     st.session_state["_last_good_model"] = loaded
-    if choice == FALLBACK_MODEL and "_notice" in st.session_state:
-        st.warning(st.session_state["_notice"])
     return loaded
 
 
@@ -151,9 +96,7 @@ def _own_model():
         help="How the model expects its pixels: the range it was trained on.",
     )
     if not uploads:
-        st.sidebar.info("Drop a .keras or .h5 file, or a Teachable Machine export (.zip). It is loaded in Keras "
-                        "safe mode: Lambda layers and custom code are refused.")
-        return None
+        raise NoModelYet()
     models = [upload for upload in uploads if not upload.name.lower().endswith(".txt")]
     texts = [upload for upload in uploads if upload.name.lower().endswith(".txt")]
     if len(models) != 1 or len(texts) > 1:
@@ -183,43 +126,60 @@ def _own_model():
     return f"file:{model_digest}:{labels_digest}:{preprocess}:{output}", explainer
 
 
+def class_name(explainer: Explainer, index: int) -> str:
+    """A label as people write it: "Egyptian cat (285)"."""
+    return f"{explainer.labels[index].replace('_', ' ')} ({index})"
+
+
 def class_picker(explainer: Explainer, predictions: list, context: str) -> int:
-    """Top-5 first, then every class (type to search). Resets to the top-1 when photo or model change."""
-    labels = explainer.labels
+    """Top-5 first, then every class; a search box finds "hot dog" as well as "hotdog". Resets to
+    the top-1 when photo or model change."""
     top = [index for index, _, _ in predictions]
-    options = top + [i for i in range(len(labels)) if i not in top]
     if st.session_state.get("_class_context") not in (None, context):
         st.session_state["class"] = top[0]
     st.session_state["_class_context"] = context
-    choose("class", options, top[0], parse=int)
+    everything = top + [i for i in range(len(explainer.labels)) if i not in top]
+    choose("class", everything, top[0], parse=int)
+    query = st.sidebar.text_input("Find a class", key="class_search", placeholder="e.g. hot dog",
+                                  help="Spaces, case and underscores do not matter.")
+    options = everything
+    if query.strip():
+        found = set(explainer.find_classes(query))
+        options = [i for i in everything if i in found] or everything
+        if not found:
+            st.sidebar.caption(f"No class matches '{query}'.")
+        elif st.session_state["class"] not in found:
+            st.session_state["class"] = options[0]
     return st.sidebar.selectbox("Class to explain", options, key="class",
-                                format_func=lambda i: f"{labels[i]} ({i})",
-                                help="The top-5 predictions come first; type to search all classes.")
+                                format_func=lambda i: class_name(explainer, i),
+                                help="The top-5 predictions come first.")
+
+
+def layer_title(explainer: Explainer, name: str) -> str:
+    return "{} · {}×{}".format(name.split("/")[-1], *explainer.layer_shape(name)[:2])
 
 
 def layer_picker(explainer: Explainer) -> str:
-    """Layers are long lists (MobileNetV2 has 153): pick a resolution first, then a layer of it."""
-    layers = explainer.layers
-    resolution_of = {name: "{}×{}".format(*explainer.layer_shape(name)[:2]) for name in layers}
-    groups = {}
-    for name in layers:
-        groups.setdefault(resolution_of[name], []).append(name)
-    choose("layer", layers, explainer.default_layer)
-    st.session_state["resolution"] = resolution_of[st.session_state["layer"]]  # the layer leads
-
-    def jump_to_group():
-        st.session_state["layer"] = groups[st.session_state["resolution"]][-1]
-
-    resolution = st.sidebar.selectbox("Layer resolution", list(groups), key="resolution", on_change=jump_to_group,
-                                      format_func=lambda r: f"{r} ({len(groups[r])} layers)")
-    return st.sidebar.selectbox("Layer", groups[resolution], key="layer", format_func=lambda n: n.split("/")[-1],
-                           help="Spatial layers in graph order, grouped by resolution; the default is the last one.")
+    """The model's convolution layers with their resolution (MobileNetV2: 53 of 153 spatial layers);
+    a switch shows every spatial layer."""
+    choose("all_layers", [True, False], False, parse=flag)
+    choose("layer", explainer.layers, explainer.default_layer)
+    everything = st.session_state["all_layers"]
+    options = explainer.layers if everything else explainer.conv_layers
+    if st.session_state["layer"] not in options:  # a linked or chosen layer that is not a convolution
+        options = explainer.layers
+    layer = st.sidebar.selectbox("Layer", options, key="layer", format_func=lambda n: layer_title(explainer, n),
+                                 help="In graph order; the default is the last spatial layer.")
+    st.sidebar.toggle("Every spatial layer", key="all_layers",
+                      help="Also activations, batch norms, additions and padding, not only the convolutions.")
+    return layer
 
 
 def method_picker() -> tuple[str, bool]:
     methods = list(METHODS)
     choose("method", methods, "gradcam")
     method = st.sidebar.selectbox("Method", methods, key="method", format_func=TITLES.get)
+    choose("counterfactual", [True, False], False, parse=flag)
     counterfactual = st.sidebar.toggle("Counterfactual", key="counterfactual",
                                        help="Show what speaks against the class: ReLU of minus the weighted sum.")
     return method, counterfactual
@@ -231,4 +191,6 @@ def display_controls() -> tuple[float, str]:
     opacity = st.sidebar.slider("Opacity", 0.0, 1.0, step=0.05, key="opacity")
     choose("colormap", list(COLORMAPS), "jet")
     colormap = st.sidebar.selectbox("Colormap", COLORMAPS, key="colormap")
+    st.sidebar.toggle("Presenter mode", key="present", help="For a projector: the photo and the map, large.")
+    st.sidebar.toggle("Light background", key="light", help="Easier to read on some projectors.")
     return opacity, colormap

@@ -1,8 +1,27 @@
-"""The view in the URL: model, layer, class, method and opacity, so a shared link opens the same view."""
+"""The view in the URL, so a shared link opens the same view: model, photo, layer, class, method,
+counterfactual, opacity, colormap, the open tab, each compare view's picks and presenter mode.
+
+Widget values live in st.session_state under the same keys. Streamlit forgets a widget's value
+when a run does not draw it (a tab that is not open), so `keep_selections` re-assigns the
+persistent ones at the top of every run.
+"""
+
+from urllib.parse import urlencode
 
 import streamlit as st
 
-KEYS = ("model", "layer", "class", "method", "opacity", "colormap")
+LISTS = ("compare_layers", "compare_classes", "compare_methods")  # kept in the link as comma lists
+KEYS = ("model", "photo", "layer", "class", "method", "counterfactual", "opacity", "colormap", "tab", "present",
+        "all_layers", "scrub", *LISTS)
+# Selections that must survive runs in which their widget is not drawn.
+PERSISTENT = ("compare_layers", "compare_classes", "compare_methods", "shared_scale", "scrub", "all_layers",
+              "present", "light", "counterfactual")
+
+
+def keep_selections() -> None:
+    for key in PERSISTENT:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def from_link(key: str):
@@ -25,5 +44,27 @@ def choose(key: str, options, default, parse=str):
     st.session_state[key] = linked if linked is not None and valid(linked) else default
 
 
+def flag(text: str) -> bool:
+    return text in ("1", "true", "True")
+
+
+def parse_list(parse):
+    return lambda text: [parse(item) for item in text.split(",") if item]
+
+
 def publish(**values) -> None:
-    st.query_params.update({key: str(value) for key, value in values.items()})
+    """Write the view into the address bar (lists as comma lists, booleans as 1/0)."""
+    def text(value):
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, (list, tuple)):
+            return ",".join(map(str, value))
+        return str(value)
+
+    st.query_params.from_dict({key: text(value) for key, value in values.items() if value is not None})
+
+
+def link() -> str:
+    """The address of this view, to share."""
+    base = (st.context.url or "").split("?")[0]
+    return f"{base}?{urlencode(st.query_params.to_dict())}"

@@ -1,18 +1,25 @@
-"""The tabs: Explore, Compare layers, Compare classes, Compare methods, How it works."""
+"""The views: Explore (or its presenter form), Through the layers, Compare layers, classes and
+methods, How it works. Each draws from cached explanations; drawing itself lives in engine.render."""
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from dashboard import compute
-from dashboard.engine import METHODS, TITLES, Explainer
+from dashboard.engine import METHODS, TITLES, Explainer, shipped_models
 from dashboard.engine.explainer import scale
-from dashboard.demo.evaluate import energy_inside, pointing_hit
 from dashboard.engine.graph import upsample
-from dashboard.engine.render import (blend, colorize, diverging, enlarge, figure_png, image_jpeg, image_png, mark_peak,
-                                     outline, side_by_side)
-from dashboard.sidebar import Photo
+from dashboard.engine.metrics import energy_inside, pointing_hit
+from dashboard.engine.render import (blend, colorize, diverging, enlarge, figure_png, image_jpeg, image_png,
+                                     legend_strip, mark_peak, outline, side_by_side)
+from dashboard.photos import Photo
+from dashboard.sidebar import class_name, layer_title, model_title
+from dashboard.url_state import choose, parse_list
+
+SCRUB_SIDE = 480  # pixels: the long side of the layer scrubber's maps (one pass, every conv layer)
 
 
 @dataclass
@@ -29,9 +36,8 @@ class View:
     opacity: float
     colormap: str
 
-    def explain(self, layers=None, class_index=None, method=None, keep_activations=False):
+    def explain(self, layers=None, class_index=None, method=None, keep_activations=False, size=None):
         """The cached explanation; a fresh Score-CAM shows its progress (a cached one shows nothing)."""
-        method = method or self.method
         slot = st.empty()
 
         def progress(done):
@@ -39,14 +45,26 @@ class View:
 
         explanation = compute.explain(
             self.model_key, self.photo.digest, tuple(layers or [self.layer]),
-            self.class_index if class_index is None else class_index, method, self.counterfactual,
-            self.explainer, self.photo.array, progress=progress, keep_activations=keep_activations,
+            self.class_index if class_index is None else class_index, method or self.method, self.counterfactual,
+            self.explainer, self.photo.array, progress=progress, keep_activations=keep_activations, size=size,
         )
         slot.empty()
         return explanation
 
-    def overlay(self, heatmap):
-        return blend(self.photo.array, heatmap, self.opacity, self.colormap)
+    def overlay(self, heatmap, photo=None):
+        return blend(self.photo.array if photo is None else photo, heatmap, self.opacity, self.colormap)
+
+    def label(self, class_index=None):
+        return class_name(self.explainer, self.class_index if class_index is None else class_index)
+
+    @property
+    def model_title(self) -> str:
+        return model_title(self.model_key).split(" · ")[0] if not self.model_key.startswith("file:") \
+            else self.explainer.model.name
+
+    def caption(self, layer=None, method=None) -> str:
+        what = "against" if self.counterfactual else "for"
+        return f"{TITLES[method or self.method]} {what} {self.label()} at {(layer or self.layer).split('/')[-1]}"
 
     def full_size_overlay(self, explanation) -> bytes:
         """The overlay on the photo as uploaded (not the working size), as PNG: built when asked."""
@@ -54,34 +72,70 @@ class View:
         heatmap = scale(upsample(explanation.raw[self.layer], full.shape[:2]))
         return image_png(blend(full, heatmap, self.opacity, self.colormap))
 
-    def label(self, class_index=None):
-        index = self.class_index if class_index is None else class_index
-        return f"{self.explainer.labels[index]} ({index})"
+
+def _shown(view: View, explanation, layer):
+    """The overlay, or the photo itself when the map is empty (a flat colour would mean nothing)."""
+    if explanation.has_evidence(layer):
+        return view.overlay(explanation.maps[layer])
+    return view.photo.array
 
 
-def _no_evidence_note(explanation, layer):
-    if not explanation.has_evidence(layer):
-        st.info("No positive evidence for this class at this layer: the map is all zero.")
+def _what_it_shows(view: View, explanation) -> str:
+    h, w, _ = view.explainer.layer_shape(view.layer)
+    if not explanation.has_evidence(view.layer):
+        return (f"At this layer nothing in the photo counts {'against' if view.counterfactual else 'for'} "
+                f"*{view.label()}*: the map is empty, so the photo is shown as it is.")
+    if view.counterfactual:
+        return (f"**Counterfactual:** the colours show what counts *against* *{view.label()}*: where the model's "
+                f"score for it would rise if those parts were gone. Computed on a {h}×{w} grid at this layer, "
+                "then stretched over the photo.")
+    return (f"The colours show where {view.model_title} found evidence for *{view.label()}*: red parts raised its "
+            f"score for that class most, blue parts not at all. Computed on a {h}×{w} grid at this layer, then "
+            "stretched over the photo.")
 
 
-def explore(view: View):
+def legend(view: View, large=False):
+    """A strip of the colormap saying what its ends mean."""
+    left, middle, right = st.columns([1, 4, 1.3], vertical_alignment="center")
+    size = "1.2rem" if large else "0.85rem"
+    left.markdown(f"<div style='text-align:right;font-size:{size}'>not used</div>", unsafe_allow_html=True)
+    middle.image(legend_strip(view.colormap), width="stretch")
+    right.markdown(f"<div style='font-size:{size}'>most evidence</div>", unsafe_allow_html=True)
+
+
+def summary_line(view: View, predictions) -> str:
+    index, _, probability = predictions[0]
+    return f"**{view.model_title}** · top-1: **{class_name(view.explainer, index).rsplit(' (', 1)[0]}** {probability:.0%}"
+
+
+def explore(view: View, predictions):
     e = view.explain()
     heatmap = e.maps[view.layer]
-    overlay = view.overlay(heatmap)
+    shown = _shown(view, e, view.layer)
+    st.markdown(_what_it_shows(view, e))
     if view.photo.mask is not None:  # we drew the photo: show where the object really is
-        overlay = mark_peak(outline(overlay, view.photo.mask), heatmap)
+        shown = mark_peak(outline(shown, view.photo.mask), heatmap)
         hit = pointing_hit(heatmap, view.photo.mask)
+        truth = view.photo.name.split()[1]
+        predicted = view.explainer.labels[predictions[0][0]]
+        verdict = "right" if predicted == truth else f"wrong (it is a {truth})"
         st.markdown(f"Ground truth (white outline): the map's peak (white cross) **{'hits' if hit else 'misses'}** "
-                    f"the object; {energy_inside(heatmap, view.photo.mask):.0%} of the map's energy lies inside it.")
+                    f"the object; {energy_inside(heatmap, view.photo.mask):.0%} of the map's energy lies inside it. "
+                    f"The model's prediction, *{predicted}*, is **{verdict}**.")
     original, blended = st.columns(2)
     original.image(compute.display_jpeg(view.photo.digest, view.photo.array), caption=f"original · {view.photo.name}",
                    width="stretch")
-    blended.image(image_jpeg(overlay), caption=f"{TITLES[view.method]} for {view.label()} at {view.layer}", width="stretch")
-    _no_evidence_note(e, view.layer)
+    blended.image(image_jpeg(shown), caption=view.caption(), width="stretch")
+    legend(view)
 
-    raw, status = st.columns([3, 2])
+    chart, raw, status = st.columns([4, 3, 3])
+    chart.bar_chart(
+        pd.DataFrame({"class": [class_name(view.explainer, i) for i, _, _ in predictions],
+                      "probability": [p for _, _, p in predictions]}),
+        x="class", y="probability", horizontal=True, sort="-probability", height=220,
+    )
     key = (view.model_key, view.photo.digest, view.layer, view.class_index, view.method, view.counterfactual)
-    raw.image(compute.heatmap_with_colour_bar(key, e.raw[view.layer], view.colormap), width="content")
+    raw.image(compute.heatmap_with_colour_bar(key, e.raw[view.layer], view.colormap), width="stretch")
     h, w, c = view.explainer.layer_shape(view.layer)
     height, width = view.explainer.model.input_size
     status.markdown(
@@ -92,18 +146,31 @@ def explore(view: View):
     stem = f"{view.explainer.labels[view.class_index]}_{view.layer.replace('/', '_')}_{view.method}"
     status.download_button("Overlay, full size (PNG)", data=lambda: view.full_size_overlay(e),
                            file_name=f"{stem}_overlay.png", mime="image/png")
-    title = f"{view.label()} · {TITLES[view.method]}{' (counterfactual)' if view.counterfactual else ''}"
     status.download_button(
         "Side-by-side figure (PNG)", file_name=f"{stem}_figure.png", mime="image/png",
-        data=lambda: figure_png(side_by_side(view.photo.array, {view.layer: overlay}, title)),
+        data=lambda: figure_png(side_by_side(view.photo.array, {view.layer: shown}, view.caption())),
     )
     status.download_button("Map (.npy)", data=lambda: _npy(heatmap), file_name=f"{stem}_map.npy",
                            mime="application/octet-stream")
+    if view.model_key in shipped_models() and view.photo.mask is not None:
+        shortcut_lesson(view)
+
+
+def presenter(view: View, predictions):
+    """For a projector: one line of context, the photo and its map large, a large caption."""
+    e = view.explain()
+    st.markdown(f"<div class='present-line'>{summary_line(view, predictions)}</div>", unsafe_allow_html=True)
+    original, blended = st.columns(2)
+    original.image(compute.display_jpeg(view.photo.digest, view.photo.array), width="stretch")
+    blended.image(image_jpeg(_shown(view, e, view.layer)), width="stretch")
+    what = "what speaks against" if view.counterfactual else "for"
+    st.markdown(f"<div class='present-caption'>Where {view.model_title} looks {what} "
+                f"<em>{view.label().rsplit(' (', 1)[0]}</em> at {view.layer.split('/')[-1]}</div>",
+                unsafe_allow_html=True)
+    legend(view, large=True)
 
 
 def _npy(array) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
@@ -116,12 +183,56 @@ def _grid(items, columns=4):
             column.image(image_jpeg(image), caption=caption, width="stretch")
 
 
+def _depth(position: int, count: int) -> str:
+    return ("early", "middle", "late")[min(2, 3 * position // max(count, 1))]
+
+
+def through_the_layers(view: View):
+    """A scrubber through the convolution layers, first to last: one pass computes every map (at a
+    small size), so each step only blends."""
+    layers = view.explainer.conv_layers
+    height, width = view.photo.array.shape[:2]
+    factor = SCRUB_SIDE / max(height, width)
+    size = (max(1, round(height * factor)), max(1, round(width * factor)))
+    e = view.explain(layers=layers, size=size)
+    small = compute.PHOTOS.get(("small", view.photo.digest, size),
+                               lambda: np.asarray(_resized(view.photo.array, size)))
+    choose("scrub", layers, layers[-1])
+    play, _ = st.columns([1, 5])
+    playing = play.toggle("Play", key="scrub_playing", help="Steps through the layers, one every 1.5 s.")
+
+    def scrubber():
+        if playing:  # each timed rerun of this fragment moves one layer on, and starts over at the end
+            position = layers.index(st.session_state["scrub"])
+            st.session_state["scrub"] = layers[(position + 1) % len(layers)]
+        chosen = st.select_slider("Layer", layers, key="scrub", format_func=lambda n: n.split("/")[-1])
+        position = layers.index(chosen)
+        h, w, c = view.explainer.layer_shape(chosen)
+        st.markdown(f"**{position + 1} of {len(layers)}: {_depth(position, len(layers))}** · `{chosen}` · "
+                    f"{h}×{w} cells × {c} channels")
+        left, right = st.columns(2)
+        left.image(image_jpeg(small), width="stretch", caption="original")
+        shown = view.overlay(e.maps[chosen], small) if e.has_evidence(chosen) else small
+        right.image(image_jpeg(shown), width="stretch", caption=view.caption(layer=chosen))
+        legend(view)
+
+    st.fragment(scrubber, run_every=1.5 if playing else None)()
+    st.caption("Early layers respond to edges and colours all over the photo; late layers to the parts that "
+               "decide the class.")
+
+
+def _resized(array, size):
+    from PIL import Image
+
+    return Image.fromarray(array).resize((size[1], size[0]), Image.BILINEAR)
+
+
 def compare_layers(view: View):
     layers = view.explainer.layers
-    if st.session_state.get("_compare_layers_model") != view.model_key:
-        st.session_state["compare_layers"] = view.explainer.stage_ends(4)
-        st.session_state["_compare_layers_model"] = view.model_key
-    chosen = st.multiselect("Layers (2-8), computed in one pass", layers, key="compare_layers", max_selections=8)
+    choose("compare_layers", lambda v: isinstance(v, list) and set(v) <= set(layers), view.explainer.stage_ends(4),
+           parse=parse_list(str))
+    chosen = st.multiselect("Layers (2-8), computed in one pass", layers, key="compare_layers", max_selections=8,
+                            format_func=lambda n: layer_title(view.explainer, n))
     shared = st.toggle("Shared colour scale", key="shared_scale",
                        help="Off: each map is scaled to its own 0..1. On: one scale for all, from the largest value.")
     if len(chosen) < 2:
@@ -130,67 +241,96 @@ def compare_layers(view: View):
     e = view.explain(layers=chosen)
     maps = e.on_shared_scale() if shared else e.maps
     ordered = [name for name in layers if name in chosen]
-    _grid([(view.overlay(maps[name]), "{} · {}×{}".format(name, *view.explainer.layer_shape(name)[:2]))
-           for name in ordered])
+    _grid([(view.overlay(maps[name]), layer_title(view.explainer, name)) for name in ordered])
 
 
 def compare_classes(view: View, predictions):
     labels = view.explainer.labels
     top = [index for index, _, _ in predictions]
-    if st.session_state.get("_compare_classes_context") != (view.model_key, view.photo.digest):
-        st.session_state["compare_classes"] = top[:3]
-        st.session_state["_compare_classes_context"] = (view.model_key, view.photo.digest)
+    context = (view.model_key, view.photo.digest)
+    if st.session_state.get("_compare_classes_context") not in (None, context):
+        st.session_state["compare_classes"] = top[:3]  # another photo or model: its own top 3
+    st.session_state["_compare_classes_context"] = context
+    choose("compare_classes", lambda v: isinstance(v, list) and all(0 <= i < len(labels) for i in v), top[:3],
+           parse=parse_list(int))
     options = top + [i for i in range(len(labels)) if i not in top]
     chosen = st.multiselect(f"Classes at {view.layer}", options, key="compare_classes", max_selections=8,
-                            format_func=lambda i: f"{labels[i]} ({i})")
-    items = []
-    for index in chosen:
-        e = view.explain(class_index=index)
-        items.append((view.overlay(e.maps[view.layer]), view.label(index)))
-    _grid(items)
+                            format_func=lambda i: class_name(view.explainer, i))
+    _grid([(view.overlay(view.explain(class_index=index).maps[view.layer]), view.label(index)) for index in chosen])
 
 
 def compare_methods(view: View):
-    st.session_state.setdefault("compare_methods", ["gradcam", "gradcam++", "layercam", "eigencam"])
+    choose("compare_methods", lambda v: isinstance(v, list) and set(v) <= set(METHODS),
+           ["gradcam", "gradcam++", "layercam", "eigencam"], parse=parse_list(str))
     chosen = st.multiselect(f"Methods for {view.label()} at {view.layer}", list(METHODS), key="compare_methods",
                             format_func=TITLES.get)
-    items = []
-    for method in chosen:
-        e = view.explain(method=method)
-        items.append((view.overlay(e.maps[view.layer]), TITLES[method]))
-    _grid(items)
+    _grid([(view.overlay(view.explain(method=method).maps[view.layer]), TITLES[method]) for method in chosen])
+
+
+def shortcut_lesson(view: View):
+    """The shortcut lesson as a card: the same drawn image under the clean and the shortcut model."""
+    cards = shipped_models()
+    clean, shortcut = cards["shapes"], cards["shapes_shortcut"]
+    with st.container(border=True):
+        st.markdown("#### A model that learned a shortcut")
+        st.markdown(
+            "The *shortcut* model was trained on drawings with a small coloured **mark in the top-left corner** "
+            "whose colour gave away the shape. It learned the mark, not the shape: "
+            f"**{shortcut['held_out_accuracy_with_mark']:.0%}** right with the mark, "
+            f"**{shortcut['held_out_accuracy_clean']:.1%}** without it (chance is 20%). The clean model, trained "
+            f"without marks, gets {clean['held_out_accuracy_clean']:.1%}. Turn the mark on and off and watch where "
+            "each one looks."
+        )
+        st.toggle("Corner mark", key="with_mark")
+        columns = st.columns(2)
+        for column, name in zip(columns, ("shapes", "shapes_shortcut")):
+            explainer = compute.named_explainer(name)
+            predicted = explainer.predict(view.photo.array, top=1)[0]
+            e = compute.explain(name, view.photo.digest, (explainer.default_layer,), predicted[0], "gradcam", False,
+                                explainer, view.photo.array)
+            column.image(image_jpeg(view.overlay(e.maps[explainer.default_layer])), width="stretch",
+                         caption=f"{cards[name]['title']}: {predicted[1]} ({predicted[2]:.0%})")
 
 
 def how_it_works(view: View):
-    """Grad-CAM step by step, for teaching."""
+    """Grad-CAM step by step, for teaching: each step's picture right under its formula."""
     e = view.explain(method="gradcam", keep_activations=True)
     layer = view.layer
     A, alpha = e.activations[layer], e.weights[layer]
-    st.markdown(f"Grad-CAM for **{view.label()}** at `{layer}` ({A.shape[0]}×{A.shape[1]} cells, {A.shape[2]} channels A^k). "
-                "y^c is the class score *before* the softmax.")
+    st.markdown(
+        f"Grad-CAM for **{view.label()}** at `{layer}`: {A.shape[2]} channels, each a {A.shape[0]}×{A.shape[1]} grid "
+        r"$A^k$. A **channel** is one detector of the layer: a grid of how strongly one pattern appears at each "
+        r"place. $y^c$ is the class's score *before* the **softmax** (the softmax turns all scores into "
+        "probabilities that add up to 1; working before it keeps the map from vanishing when the model is sure)."
+    )
 
     st.subheader("1. One weight per channel")
     st.latex(r"\alpha_k^c = \frac{1}{Z}\sum_i\sum_j \frac{\partial y^c}{\partial A^k_{ij}}")
-    st.bar_chart(np.sort(alpha)[::-1], x_label="channels, sorted by weight", y_label="alpha", height=220)
+    st.markdown(r"$\alpha_k^c$ is how much the score would rise, on average, if channel $k$ grew. "
+                "The 15 largest and 15 smallest weights:")
+    order = np.argsort(-alpha)
+    picked = np.concatenate([order[:15], order[-15:]])
+    st.bar_chart(pd.DataFrame({"channel": [f"#{k}" for k in picked], "alpha": alpha[picked]}),
+                 x="channel", y="alpha", sort=False, height=240)
 
     st.subheader("2. The channels that add most")
     contribution = alpha * A.sum(axis=(0, 1))
     top = np.argsort(-contribution)[:6]
-    _grid([(enlarge(colorize(scale(A[..., k]), view.colormap), 160),
-            f"channel {k}: alpha = {alpha[k]:.2g}") for k in top], columns=6)
+    _grid([(enlarge(colorize(scale(A[..., k]), view.colormap), 160), f"channel {k}: α = {alpha[k]:.2g}") for k in top],
+          columns=6)
 
     st.subheader("3. Weighted sum, before ReLU")
     st.latex(r"S^c = \sum_k \alpha_k^c A^k")
     pre = e.pre_relu[layer]
-    left, right = st.columns(2)
-    left.image(enlarge(diverging(pre)), width="stretch",
-               caption=f"red: for the class, blue: against (min {pre.min():.2g}, max {pre.max():.2g})")
+    st.image(image_jpeg(enlarge(diverging(pre))), width=360,
+             caption=f"red: for the class, blue: against (from {pre.min():.2g} to {pre.max():.2g})")
 
     st.subheader("4. ReLU keeps the positive evidence")
     st.latex(r"L^c_{\text{Grad-CAM}} = \mathrm{ReLU}\left(\sum_k \alpha_k^c A^k\right)")
-    right.image(enlarge(colorize(scale(e.raw[layer]), view.colormap)), width="stretch",
-                caption="after ReLU, at layer resolution")
+    st.markdown("**ReLU** sets every negative value to 0: only what speaks *for* the class stays on the map.")
+    st.image(image_jpeg(enlarge(colorize(scale(e.raw[layer]), view.colormap))), width=360,
+             caption="after ReLU, at layer resolution")
 
     st.subheader("5. Upsampled to the photo and blended")
     st.latex(r"\text{overlay} = (1-a)\cdot\text{photo} + a\cdot\text{colour}(\text{bilinear}(L^c))")
-    st.image(view.overlay(e.maps[layer]), width=480, caption=f"opacity a = {view.opacity:.2f}")
+    st.image(image_jpeg(_shown(view, e, layer)), width=480, caption=f"opacity a = {view.opacity:.2f}")

@@ -7,7 +7,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from dashboard.demo.evaluate import energy_inside, evaluate, pointing_hit
+from dashboard.demo.evaluate import evaluate
+from dashboard.engine.metrics import energy_inside, pointing_hit
 from dashboard.demo.shapes import CLASSES, MARK, SIZE, dataset, draw
 from dashboard.engine import Explainer, load_model
 from dashboard.engine.models import SHIPPED_MODELS

@@ -13,27 +13,9 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-from scipy import ndimage  # noqa: E402
 
 from dashboard.demo.shapes import dataset  # noqa: E402
-
-TOLERANCE = 4  # pixels: the paper's 15 px at 224, scaled to our 128 px images with their small objects
-
-
-def pointing_hit(heatmap: np.ndarray, mask: np.ndarray, tolerance: int = TOLERANCE) -> bool:
-    """True when the map's maximum lies on the object (grown by `tolerance` pixels). An empty map misses."""
-    if heatmap.max() <= 0:
-        return False
-    y, x = np.unravel_index(np.argmax(heatmap), heatmap.shape)
-    grown = ndimage.binary_dilation(mask, iterations=tolerance) if tolerance else mask
-    return bool(grown[y, x])
-
-
-def energy_inside(heatmap: np.ndarray, mask: np.ndarray) -> float:
-    """The share of the map's total inside the mask (0 for an empty map)."""
-    total = float(heatmap.sum())
-    return float(heatmap[mask].sum()) / total if total > 0 else 0.0
-
+from dashboard.engine.metrics import TOLERANCE, energy_inside, pointing_hit  # noqa: E402
 
 def evaluate(explainer, layers, methods, count: int, seed: int, mark: str = "none") -> dict:
     """{(method, layer): (pointing accuracy, mean energy inside the mask)} over `count` fresh images,

@@ -4,6 +4,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import keras
 import numpy as np
 
 from . import graph
@@ -76,6 +77,20 @@ class Explainer:
         real = [group for group in stages.values() if len(group) > 1] or list(stages.values())
         return [group[-1] for group in real[-count:]]
 
+    @property
+    def conv_layers(self) -> list[str]:
+        """The convolution layers in graph order, ending at the default layer: the steps of a
+        walk through the network (Conv2D, DepthwiseConv2D, SeparableConv2D, ...)."""
+        convs = [name for name, s in self._spatial.items() if isinstance(s.layer, keras.layers.Conv2D)
+                 or "Conv" in type(s.layer).__name__]
+        return [name for name in convs if name != self.default_layer] + [self.default_layer]
+
+    def find_classes(self, text: str) -> list[int]:
+        """Classes whose label contains `text`, ignoring case, spaces, "_" and "-": "hot dog" finds
+        "hotdog", "Egyptian cat" finds "Egyptian_cat"."""
+        wanted = _squash(text)
+        return [index for index, label in enumerate(self.labels) if wanted in _squash(label)]
+
     def layer_shape(self, layer: str) -> tuple:
         """(h, w, channels) of a layer's output."""
         return self._spatial[self._check_layers([layer])[0]].shape
@@ -88,9 +103,9 @@ class Explainer:
             if not 0 <= index < len(labels):
                 raise InputError(f"Class {index} is out of range: the model has {plural(len(labels), 'class')} (0-{len(labels) - 1}).")
             return index
-        wanted = str(text).strip().lower().replace(" ", "_")
+        wanted = _squash(text)
         for index, label in enumerate(labels):
-            if label.lower().replace(" ", "_") == wanted:
+            if _squash(label) == wanted:
                 return index
         raise InputError(f"Unknown class '{text}': give a class index or one of the model's labels.")
 
@@ -102,12 +117,13 @@ class Explainer:
         return [(int(i), self.labels[i], float(probabilities[i])) for i in order]
 
     def explain(self, photo, layers=None, class_index=None, method="gradcam", counterfactual=False,
-                progress=None, keep_activations=False):
+                progress=None, keep_activations=False, size=None):
         """Maps for each layer (default: the last spatial layer) from one forward and one backward pass.
 
         `counterfactual=True` maps what speaks against the class: ReLU of minus the weighted sum.
         `progress(fraction)` is called as Score-CAM works through the channels;
-        `keep_activations=True` also returns each layer's activations (for teaching views).
+        `keep_activations=True` also returns each layer's activations (for teaching views);
+        `size=(h, w)` upsamples the maps to that size instead of the photo's (small previews of many layers).
         """
         started = time.perf_counter()
         if method not in METHODS:
@@ -139,7 +155,7 @@ class Explainer:
         weighed = time.perf_counter()
 
         for name, raw in explanation.raw.items():
-            explanation.maps[name] = scale(graph.upsample(raw, photo.shape[:2]))
+            explanation.maps[name] = scale(graph.upsample(raw, size or photo.shape[:2]))
         done = time.perf_counter()
         explanation.timings = {
             "pass": passed - started,
@@ -169,6 +185,12 @@ class Explainer:
         if not names:
             raise InputError("No layer was given to explain.")
         return sorted(names, key=self._order.__getitem__)
+
+    def warm(self) -> None:
+        """Trace and run once what a first prediction and map at the default layer need."""
+        zeros = np.zeros((1, *self.model.input_shape), np.float32)
+        self._probabilities_fn()(zeros)
+        self._pass([self.default_layer])[0](zeros, np.int32(-1))
 
     def prepare_all_layers(self) -> None:
         """Trace one pass over every layer, so switching layers never waits for a trace (the
@@ -201,6 +223,10 @@ class Explainer:
             if self._masked_probability is None:
                 self._masked_probability = graph.compile_masked_probability(probabilities, self.model.input_shape)
             return self._masked_probability
+
+
+def _squash(text) -> str:
+    return "".join(ch for ch in str(text).lower() if ch not in " _-")
 
 
 def scale(heatmap: np.ndarray) -> np.ndarray:

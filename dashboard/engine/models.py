@@ -32,20 +32,30 @@ class ZooEntry:
     module: str  # the keras.applications module whose preprocess_input the model expects
     size: int  # input side in pixels
     download_mb: float  # size of the ImageNet weights file
+    weights_file: str  # its name in the Keras cache ($KERAS_HOME/models)
     options: dict = field(default_factory=dict)
+
+    @property
+    def cached(self) -> bool:
+        """True when the ImageNet weights are already in the local Keras cache (no download needed)."""
+        return (Path(keras_home()) / "models" / self.weights_file).is_file()
 
 
 ZOO = {
-    "mobilenet_v2": ZooEntry("MobileNetV2", "MobileNetV2", "mobilenet_v2", 224, 14),
-    "mobilenet": ZooEntry("MobileNet 0.25 (128 px)", "MobileNet", "mobilenet", 128, 2, {"alpha": 0.25}),
-    "vgg16": ZooEntry("VGG16", "VGG16", "vgg16", 224, 528),
-    "vgg19": ZooEntry("VGG19", "VGG19", "vgg19", 224, 549),
-    "resnet50": ZooEntry("ResNet50", "ResNet50", "resnet50", 224, 98),
-    "efficientnet_b0": ZooEntry("EfficientNetB0", "EfficientNetB0", "efficientnet", 224, 29),
-    "densenet121": ZooEntry("DenseNet121", "DenseNet121", "densenet", 224, 33),
-    "inception_v3": ZooEntry("InceptionV3", "InceptionV3", "inception_v3", 299, 92),
-    "xception": ZooEntry("Xception", "Xception", "xception", 299, 88),
-    "convnext_tiny": ZooEntry("ConvNeXtTiny", "ConvNeXtTiny", "convnext", 224, 110),
+    "mobilenet_v2": ZooEntry("MobileNetV2", "MobileNetV2", "mobilenet_v2", 224, 14,
+                             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+    "mobilenet": ZooEntry("MobileNet 0.25 (128 px)", "MobileNet", "mobilenet", 128, 2, "mobilenet_2_5_128_tf.h5",
+                          {"alpha": 0.25}),
+    "vgg16": ZooEntry("VGG16", "VGG16", "vgg16", 224, 528, "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+    "vgg19": ZooEntry("VGG19", "VGG19", "vgg19", 224, 549, "vgg19_weights_tf_dim_ordering_tf_kernels.h5"),
+    "resnet50": ZooEntry("ResNet50", "ResNet50", "resnet50", 224, 98, "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
+    "efficientnet_b0": ZooEntry("EfficientNetB0", "EfficientNetB0", "efficientnet", 224, 29, "efficientnetb0.h5"),
+    "densenet121": ZooEntry("DenseNet121", "DenseNet121", "densenet", 224, 33,
+                            "densenet121_weights_tf_dim_ordering_tf_kernels.h5"),
+    "inception_v3": ZooEntry("InceptionV3", "InceptionV3", "inception_v3", 299, 92,
+                             "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"),
+    "xception": ZooEntry("Xception", "Xception", "xception", 299, 88, "xception_weights_tf_dim_ordering_tf_kernels.h5"),
+    "convnext_tiny": ZooEntry("ConvNeXtTiny", "ConvNeXtTiny", "convnext", 224, 110, "convnext_tiny.h5"),
 }
 DEFAULT_MODEL = "mobilenet_v2"
 # Models the project trains and ships (dashboard/demo/train.py): each <name>.keras has a <name>.json

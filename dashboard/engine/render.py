@@ -78,7 +78,7 @@ def colour_bar_figure(raw: np.ndarray, colormap: str) -> Figure:
     """The raw map at layer resolution, with its scale."""
     figure = Figure(figsize=(4.2, 3.4))  # no layout engine: it doubles the drawing time
     axes = figure.subplots()
-    image = axes.imshow(raw, cmap=colormap, vmin=0)
+    image = axes.imshow(raw, cmap=colormap, vmin=0, vmax=max(float(raw.max()), 1e-6))  # an empty map stays at 0
     axes.set_title(f"raw map, {raw.shape[0]}x{raw.shape[1]} (after ReLU)", fontsize=9)
     axes.axis("off")
     figure.colorbar(image, ax=axes, shrink=0.85)
@@ -95,3 +95,8 @@ def diverging(values: np.ndarray) -> np.ndarray:
     """Signed values as colours: blue below zero, red above, white at zero."""
     top = float(np.abs(values).max()) or 1.0
     return colorize((values / top + 1) / 2, "coolwarm")
+
+
+def legend_strip(colormap: str, width: int = 512, height: int = 14) -> np.ndarray:
+    """The colormap from 0 (left) to 1 (right), to explain the overlay's colours."""
+    return colorize(np.tile(np.linspace(0, 1, width, dtype=np.float32), (height, 1)), colormap)

@@ -1,0 +1,56 @@
+"""Page furniture: the compact header with the drop zone and the share button, presenter mode's
+and the light background's styles."""
+
+import io
+
+import segno
+import streamlit as st
+
+from dashboard import url_state
+from dashboard.photos import UPLOAD
+
+# Streamlit leaves about 6rem above the first element: on a 1280x720 projector the photo and the
+# map must start above the fold, so the page begins right under the toolbar.
+COMPACT = """<style>
+.block-container {padding-top: 2.6rem; padding-bottom: 1rem}
+h1 {padding: 0 0 .2rem 0; font-size: 1.8rem}
+</style>"""
+PRESENTING = """<style>
+.block-container {padding-top: 2.2rem; max-width: 100%}
+.present-line {font-size: 1.3rem; margin-bottom: .3rem}
+.present-caption {font-size: 1.9rem; text-align: center; margin: .2rem 0 .4rem 0}
+[data-testid="stMainBlockContainer"] [data-testid="stImage"] img {max-height: 66vh; object-fit: contain}
+</style>"""
+LIGHT = """<style>
+.stApp, [data-testid="stHeader"], [data-testid="stBottomBlockContainer"] {background: #fafafa; color: #1b1b1b}
+.stApp p, .stApp li, .stApp h1, .stApp h2, .stApp h3, .stApp h4, .stApp label, .stApp span,
+[data-testid="stCaptionContainer"], [data-testid="stImageCaption"] {color: #1b1b1b}
+[data-testid="stSidebar"] {background: #eceff3}
+</style>"""
+
+
+def style(presenting: bool, light: bool) -> None:
+    st.html(COMPACT + (PRESENTING if presenting else "") + (LIGHT if light else ""))
+
+
+def header(presenting: bool):
+    """Title and the drop zone side by side; returns (summary slot, drop zone, share slot)."""
+    if presenting:
+        return st.empty(), st.sidebar.container(), st.sidebar.container()
+    title, drop = st.columns([3, 2], vertical_alignment="center")
+    title.title("Grad-CAM Explorer")
+    summary, share = title.columns([4, 1], vertical_alignment="center")
+    return summary, drop, share
+
+
+def share_button(slot, photo_link: str) -> None:
+    """The link to this view, and a QR code of it for phones."""
+    with slot.popover("Share", icon=":material/qr_code_2:"):
+        address = url_state.link()
+        st.code(address, language=None, wrap_lines=True)
+        buffer = io.BytesIO()
+        segno.make(address, error="m").save(buffer, kind="png", scale=6, border=2)
+        st.image(buffer.getvalue(), width=240)
+        if photo_link == UPLOAD:
+            st.caption("An uploaded photo cannot travel in a link: it stays on this server. "
+                       "The link opens the same view on the cat sample.")
