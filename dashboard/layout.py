@@ -12,8 +12,8 @@ from dashboard.photos import UPLOAD
 # Streamlit leaves about 6rem above the first element: on a 1280x720 projector the photo and the
 # map must start above the fold, so the page begins right under the toolbar.
 COMPACT = """<style>
-.block-container {padding-top: 2.6rem; padding-bottom: 1rem}
-h1 {padding: 0 0 .2rem 0; font-size: 1.8rem}
+.block-container {padding-top: 3rem; padding-bottom: 1rem}
+[data-testid="stMainBlockContainer"] h1 {padding: 0 0 .1rem 0 !important; font-size: 2rem !important}
 </style>"""
 PRESENTING = """<style>
 .block-container {padding-top: 2.2rem; max-width: 100%}
@@ -39,13 +39,13 @@ def header(presenting: bool):
         return st.empty(), st.sidebar.container(), st.sidebar.container()
     title, drop = st.columns([3, 2], vertical_alignment="center")
     title.title("Grad-CAM Explorer")
-    summary, share = title.columns([4, 1], vertical_alignment="center")
+    summary, share = title.columns([5, 2], vertical_alignment="center")
     return summary, drop, share
 
 
 def share_button(slot, photo_link: str) -> None:
     """The link to this view, and a QR code of it for phones."""
-    with slot.popover("Share", icon=":material/qr_code_2:"):
+    with slot.popover("Share", icon=":material/qr_code_2:", width="stretch"):
         address = url_state.link()
         st.code(address, language=None, wrap_lines=True)
         buffer = io.BytesIO()

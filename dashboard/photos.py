@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import compute
 from dashboard.demo import shapes
 from dashboard.engine import InputError, read_photo
-from dashboard.url_state import choose, from_link
+from dashboard.url_state import from_link
 
 SAMPLES = {path.stem.replace("_", " "): path for path in sorted((Path(__file__).parents[1] / "assets" / "samples").glob("*.jpg"))}
 DEFAULT_SAMPLE = "cat chelsea"
@@ -39,13 +39,17 @@ def _valid_source(value) -> bool:
 
 
 def _seed_from_link() -> None:
-    """A link's photo=drawn:SEED[:mark] sets the drawn shape; photo=sample:NAME the sample."""
+    """Once per session: a link's photo=sample:NAME picks the sample, photo=drawn:SEED[:mark] redraws
+    that shape; anything else (an upload cannot travel) starts on the default sample."""
+    if "photo_source" in st.session_state:
+        return
     linked = from_link("photo") or ""
-    if linked.startswith("drawn:") and "shape_seed" not in st.session_state:
+    if linked.startswith("drawn:"):
         seed, _, mark = linked[6:].partition(":")
         st.session_state["shape_seed"] = int(seed) if seed.isdigit() else 0
         st.session_state["with_mark"] = mark == "mark"
-        st.session_state["photo_source"] = DRAWN
+        linked = DRAWN
+    st.session_state["photo_source"] = linked if _valid_source(linked) and linked != UPLOAD else f"sample:{DEFAULT_SAMPLE}"
 
 
 def use(source: str) -> None:
@@ -57,8 +61,6 @@ def use(source: str) -> None:
 def photo_input(drop_zone) -> Photo:
     """The photo to explain. `drop_zone` is the main-area container for the file drop."""
     _seed_from_link()
-    choose("photo_source", _valid_source, f"sample:{DEFAULT_SAMPLE}",
-           parse=lambda text: DRAWN if text.startswith("drawn:") else text)
     drop_key = f"upload_{st.session_state.get('drop_round', 0)}"
     dropped = drop_zone.file_uploader("Drop a photo here", type=IMAGE_TYPES, key=drop_key,
                                       help="A photo dropped here is explained at once. It stays on this server.")

@@ -41,7 +41,7 @@ def _follow_model() -> None:
     """Shapes models see drawn shapes; ImageNet models see photos."""
     shipped = st.session_state["model"] in shipped_models()
     source = st.session_state.get("photo_source", "")
-    if shipped and source.startswith("sample:"):
+    if shipped and (not source or source.startswith("sample:")):
         photos.use(photos.DRAWN)
     elif not shipped and source == photos.DRAWN:
         photos.use(f"sample:{photos.DEFAULT_SAMPLE}")

@@ -103,9 +103,10 @@ def legend(view: View, large=False):
     right.markdown(f"<div style='font-size:{size}'>most evidence</div>", unsafe_allow_html=True)
 
 
-def summary_line(view: View, predictions) -> str:
+def summary_line(view: View, predictions, html=False) -> str:
     index, _, probability = predictions[0]
-    return f"**{view.model_title}** · top-1: **{class_name(view.explainer, index).rsplit(' (', 1)[0]}** {probability:.0%}"
+    bold = (lambda text: f"<b>{text}</b>") if html else (lambda text: f"**{text}**")
+    return f"{bold(view.model_title)} · top-1: {bold(class_name(view.explainer, index).rsplit(' (', 1)[0])} {probability:.0%}"
 
 
 def explore(view: View, predictions):
@@ -159,7 +160,7 @@ def explore(view: View, predictions):
 def presenter(view: View, predictions):
     """For a projector: one line of context, the photo and its map large, a large caption."""
     e = view.explain()
-    st.markdown(f"<div class='present-line'>{summary_line(view, predictions)}</div>", unsafe_allow_html=True)
+    st.markdown(f"<div class='present-line'>{summary_line(view, predictions, html=True)}</div>", unsafe_allow_html=True)
     original, blended = st.columns(2)
     original.image(compute.display_jpeg(view.photo.digest, view.photo.array), width="stretch")
     blended.image(image_jpeg(_shown(view, e, view.layer)), width="stretch")
@@ -194,7 +195,12 @@ def through_the_layers(view: View):
     height, width = view.photo.array.shape[:2]
     factor = SCRUB_SIDE / max(height, width)
     size = (max(1, round(height * factor)), max(1, round(width * factor)))
-    e = view.explain(layers=layers, size=size)
+    method = view.method
+    if method == "scorecam":  # once per channel of every layer would take minutes
+        method = "gradcam"
+        st.caption("Score-CAM runs the model once per channel, which for every layer would take minutes: "
+                   "this walk uses Grad-CAM.")
+    e = view.explain(layers=layers, size=size, method=method)
     small = compute.PHOTOS.get(("small", view.photo.digest, size),
                                lambda: np.asarray(_resized(view.photo.array, size)))
     choose("scrub", layers, layers[-1])
@@ -213,7 +219,7 @@ def through_the_layers(view: View):
         left, right = st.columns(2)
         left.image(image_jpeg(small), width="stretch", caption="original")
         shown = view.overlay(e.maps[chosen], small) if e.has_evidence(chosen) else small
-        right.image(image_jpeg(shown), width="stretch", caption=view.caption(layer=chosen))
+        right.image(image_jpeg(shown), width="stretch", caption=view.caption(layer=chosen, method=method))
         legend(view)
 
     st.fragment(scrubber, run_every=1.5 if playing else None)()
@@ -281,7 +287,8 @@ def shortcut_lesson(view: View):
             f"without marks, gets {clean['held_out_accuracy_clean']:.1%}. Turn the mark on and off and watch where "
             "each one looks."
         )
-        st.toggle("Corner mark", key="with_mark")
+        marked = st.session_state.get("with_mark", False)
+        st.button("Take the mark away" if marked else "Put the mark on", key="flip_mark", on_click=_flip_mark)
         columns = st.columns(2)
         for column, name in zip(columns, ("shapes", "shapes_shortcut")):
             explainer = compute.named_explainer(name)
@@ -290,6 +297,10 @@ def shortcut_lesson(view: View):
                                 explainer, view.photo.array)
             column.image(image_jpeg(view.overlay(e.maps[explainer.default_layer])), width="stretch",
                          caption=f"{cards[name]['title']}: {predicted[1]} ({predicted[2]:.0%})")
+
+
+def _flip_mark():
+    st.session_state["with_mark"] = not st.session_state.get("with_mark", False)
 
 
 def how_it_works(view: View):

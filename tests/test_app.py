@@ -49,8 +49,12 @@ def _overlay(at):
                                                                                "XGrad-CAM", "Layer-CAM", "Eigen-CAM", "Score-CAM")))
 
 
+def _summary(at):
+    return at.markdown[0].value  # "**MobileNetV2** · top-1: **Egyptian cat** 85%"
+
+
 def test_first_load_shows_a_prediction_and_an_overlay(app):
-    assert "top-1:** Egyptian_cat" in app.markdown[0].value  # the preselected sample is the cat Chelsea
+    assert "top-1: **Egyptian cat**" in _summary(app)  # the preselected sample is the cat Chelsea
     assert app.sidebar.selectbox(key="class").value == 285
     assert app.sidebar.selectbox(key="layer").value == "out_relu"
     assert _overlay(app)
@@ -60,9 +64,9 @@ def test_first_load_shows_a_prediction_and_an_overlay(app):
 
 def test_layer_class_and_method_changes_recompute(app, calls):
     before = _overlay(app)
-    app.sidebar.selectbox(key="resolution").set_value("14×14").run()
-    assert app.sidebar.selectbox(key="layer").value == "block_13_expand_relu"  # the last 14x14 layer
+    app.sidebar.selectbox(key="layer").set_value("block_13_expand").run()
     assert calls["explain"] == 1 and _overlay(app) != before
+    app.sidebar.toggle(key="all_layers").set_value(True).run()  # every spatial layer, not only convolutions
     app.sidebar.selectbox(key="layer").set_value("block_12_add").run()
     assert calls["explain"] == 2
     app.sidebar.selectbox(key="class").set_value(281).run()
@@ -87,14 +91,18 @@ def test_opacity_and_colormap_never_call_the_model(app, calls):
     assert app.query_params["opacity"] == "0.8"
 
 
+def _drop(at, name, data):
+    """Drop a file on the first screen's drop zone (no source to choose first)."""
+    at.main.get("file_uploader")[0].set_value((name, data, "image/jpeg")).run()
+
+
 def test_a_broken_upload_shows_an_error_and_the_app_keeps_working(app):
-    app.sidebar.radio(key="source").set_value("Upload").run()
-    app.sidebar.file_uploader(key="upload").set_value(("broken.jpg", b"\xff\xd8\xff not really a jpeg", "image/jpeg")).run()
+    _drop(app, "broken.jpg", b"\xff\xd8\xff not really a jpeg")
     assert not app.exception
     assert len(app.error) == 1 and "broken.jpg" in app.error[0].value and "not an image" in app.error[0].value
     assert _overlay(app)  # still explaining the sample
-    app.sidebar.file_uploader(key="upload").set_value(("cat.bmp", (PHOTOS / "cat.bmp").read_bytes(), "image/bmp")).run()
-    assert not app.error and "Egyptian_cat" in app.markdown[0].value
+    _drop(app, "hot_dog.jpg", (PHOTOS / "hot_dog.jpg").read_bytes())
+    assert not app.error and "top-1: **hotdog**" in _summary(app)
 
 
 def test_a_refused_model_file_explains_why_and_keeps_the_previous_model(app, tmp_path):
@@ -108,22 +116,155 @@ def test_a_refused_model_file_explains_why_and_keeps_the_previous_model(app, tmp
         ("evil.keras", (tmp_path / "evil.keras").read_bytes(), "application/octet-stream")).run()
     assert not app.exception
     assert "refused" in app.error[0].value and "Lambda" in app.error[0].value
-    assert "mobilenet_v2" in app.markdown[0].value and _overlay(app)
+    assert "MobileNetV2" in _summary(app) and _overlay(app)
+
+
+def _opened(params):
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 def test_a_shared_link_opens_the_same_view():
-    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
-    at.query_params.update({"layer": "block_6_expand_relu", "class": "281", "method": "gradcam++", "opacity": "0.3"})
-    at.run()
+    at = _opened({"layer": "block_6_expand_relu", "class": "281", "method": "gradcam++", "opacity": "0.3"})
     assert at.sidebar.selectbox(key="layer").value == "block_6_expand_relu"
-    assert at.sidebar.selectbox(key="resolution").value == "28×28"
     assert at.sidebar.selectbox(key="class").value == 281
     assert at.sidebar.selectbox(key="method").value == "gradcam++"
     assert at.sidebar.slider(key="opacity").value == 0.3
 
 
+def test_a_link_carries_the_photo_the_tab_and_the_compare_picks(app):
+    # Make a view on the rocket sample, explained as "missile", on the Compare classes tab.
+    app.sidebar.button(key="use_sample:rocket").click().run()
+    app.sidebar.selectbox(key="class").set_value(657).run()  # missile
+    app.sidebar.toggle(key="counterfactual").set_value(True).run()
+    app.session_state["tab"] = "Compare classes"
+    app.run()
+    app.main.multiselect(key="compare_classes").set_value([657, 744]).run()
+    link = dict(app.query_params)
+    assert link["photo"] == "sample:rocket" and link["class"] == "657" and link["counterfactual"] == "1"
+    assert link["tab"] == "Compare classes" and link["compare_classes"] == "657,744"
+
+    opened = _opened(link)  # someone opens the link
+    assert opened.session_state["photo_source"] == "sample:rocket"
+    assert opened.sidebar.selectbox(key="class").value == 657
+    assert opened.sidebar.toggle(key="counterfactual").value is True
+    assert opened.session_state["tab"] == "Compare classes"
+    assert opened.main.multiselect(key="compare_classes").value == [657, 744]
+    captions = [image.proto.imgs[0].caption for image in opened.main.get("image")]
+    assert any("missile (657)" in caption for caption in captions), captions
+
+
+def test_a_link_to_a_drawn_shape_redraws_it():
+    at = _opened({"model": "shapes", "photo": "drawn:5:mark"})
+    assert at.session_state["shape_seed"] == 5 and at.session_state["with_mark"] is True
+    assert "#5" in " ".join(image.proto.imgs[0].caption for image in at.main.get("image"))
+
+
+def test_tabs_keep_their_picks_through_a_round_trip(app):
+    app.session_state["tab"] = "Compare layers"
+    app.run()
+    app.main.multiselect(key="compare_layers").set_value(["block_1_expand_relu", "out_relu"]).run()
+    app.session_state["tab"] = "Compare methods"
+    app.run()
+    app.main.multiselect(key="compare_methods").set_value(["gradcam", "hirescam", "xgradcam"]).run()
+    app.session_state["tab"] = "Compare classes"
+    app.run()
+    app.main.multiselect(key="compare_classes").set_value([285, 287]).run()
+    for tab in ("Explore", "How it works", "Compare layers", "Explore", "Compare methods", "Explore",
+                "Compare classes"):
+        app.session_state["tab"] = tab
+        app.run()
+        assert not app.exception and not app.error, tab
+    assert app.main.multiselect(key="compare_classes").value == [285, 287]
+    assert app.session_state["compare_layers"] == ["block_1_expand_relu", "out_relu"]
+    assert app.session_state["compare_methods"] == ["gradcam", "hirescam", "xgradcam"]
+    app.session_state["tab"] = "Compare layers"
+    app.run()
+    assert app.main.multiselect(key="compare_layers").value == ["block_1_expand_relu", "out_relu"]
+    assert len(app.main.get("image")) >= 2 and not app.main.get("alert")
+
+
+def test_score_cam_then_an_opacity_step_keeps_working(app, calls):
+    app.sidebar.selectbox(key="method").set_value("scorecam").run()
+    assert not app.exception and _overlay_caption(app).startswith("Score-CAM")
+    assert calls["explain"] == 1
+    app.sidebar.slider(key="opacity").set_value(0.7).run()
+    assert not app.exception and not app.error and _overlay_caption(app).startswith("Score-CAM")
+    assert calls["explain"] == 1  # the cached map, replayed without the progress bar
+    app.session_state["tab"] = "Compare methods"
+    app.run()
+    app.main.multiselect(key="compare_methods").set_value(["gradcam", "scorecam"]).run()
+    assert not app.exception and not app.error
+
+
+def test_a_link_with_score_cam_opens():
+    at = _opened({"method": "scorecam", "layer": "block_16_project"})
+    assert not at.error and _overlay_caption(at).startswith("Score-CAM")
+
+
+def test_class_search_finds_classes_as_people_write_them(app):
+    app.sidebar.text_input(key="class_search").input("hot dog").run()
+    assert app.sidebar.selectbox(key="class").options == ["hotdog (934)"]
+    assert app.sidebar.selectbox(key="class").value == 934
+    app.sidebar.text_input(key="class_search").input("egyptian CAT").run()
+    assert app.sidebar.selectbox(key="class").options == ["Egyptian cat (285)"]
+
+
+def test_presenter_mode_from_a_link(app):
+    at = _opened({"present": "1"})
+    assert at.sidebar.toggle(key="present").value is True
+    big = [m.value for m in at.markdown if "present-caption" in m.value]
+    assert big and "Where MobileNetV2 looks for <em>Egyptian cat</em> at out_relu" in big[0]
+    assert [m.value for m in at.markdown if "present-line" in m.value][0].count("top-1") == 1
+    assert not at.get("tabs") and len(at.main.get("image")) >= 3  # photo, overlay, legend
+
+
+def test_the_layer_scrubber_steps_without_calling_the_model(app, calls):
+    app.session_state["tab"] = "Through the layers"
+    app.run()
+    assert calls["explain"] == 1  # one pass over every convolution layer
+    slider = app.main.select_slider(key="scrub")
+    assert slider.value == "out_relu" and slider.options[0] == "Conv1" and len(slider.options) > 40
+    for layer, depth in (("Conv1", "early"), ("block_6_expand", "middle"), ("block_13_project", "late")):
+        app.main.select_slider(key="scrub").set_value(layer).run()
+        assert not app.exception
+        assert any(f": {depth}**" in m.value and layer in m.value for m in app.markdown), layer
+    assert calls["explain"] == 1
+
+
+def test_own_model_without_a_file_explains_nothing(app):
+    app.sidebar.selectbox(key="model").set_value("own").run()
+    assert not app.exception and not app.main.get("image")
+    assert "Drop your model file" in app.info[0].value
+
+
+def test_a_model_that_cannot_load_returns_the_picker_to_the_model_shown(app, monkeypatch):
+    import keras
+    import streamlit as st
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x.h5: [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(keras.applications, "ResNet50", offline)
+    app.sidebar.selectbox(key="model").set_value("resnet50").run()
+    assert not app.exception
+    assert app.sidebar.selectbox(key="model").value == "mobilenet_v2"
+    (warning,) = [w.value for w in app.warning]
+    assert "could not be downloaded" in warning and "Still showing MobileNetV2" in warning
+    assert "http" not in warning and "Errno" not in warning
+    st.cache_resource.clear()
+
+
+def test_the_picker_says_which_models_need_a_download(app):
+    options = app.sidebar.selectbox(key="model").options
+    assert "MobileNetV2 · ready" in options and "VGG16 · 528 MB download" in options
+
+
 def test_every_view_renders(app):
-    for tab in ["Compare layers", "Compare classes", "Compare methods", "How it works"]:
+    for tab in ["Through the layers", "Compare layers", "Compare classes", "Compare methods", "How it works"]:
         app.session_state["tab"] = tab
         app.run()
         assert not app.exception and not app.error, tab
@@ -165,7 +306,7 @@ def test_a_teachable_machine_export_is_explained_with_its_labels(app, packed):
     picker = app.sidebar.selectbox(key="class")
     assert sorted(picker.options) == ["5 Galoon (0)", "500ML (1)"]
     assert app.sidebar.selectbox(key="layer").value.endswith("out_relu")
-    assert "converted_keras" in app.markdown[0].value or "keras_model" in app.markdown[0].value
+    assert "converted_keras" in _summary(app) or "keras_model" in _summary(app)
     assert _overlay(app) and "2 classes (multi-class)" in app.sidebar.caption[-1].value
 
 

@@ -121,8 +121,16 @@ def test_the_app_starts_on_shapes_when_imagenet_weights_are_unavailable(monkeypa
     assert not at.exception and not at.error
     assert len(at.warning) == 1 and "offline Shapes model" in at.warning[0].value
     assert at.sidebar.selectbox(key="model").value == "shapes"
-    assert at.sidebar.radio(key="source").value == "Drawn shape"
+    assert at.session_state["photo_source"] == "drawn"
     assert any("Ground truth" in m.value for m in at.markdown)
     at.sidebar.button(key="draw").click().run()  # draw a new sample: still working
     assert not at.exception and not at.error
+    # The shortcut lesson: the same drawing under both models; the mark goes on in one click.
+    assert any("A model that learned a shortcut" in m.value for m in at.markdown)
+    assert any("100%" in m.value and "19.6%" in m.value for m in at.markdown)
+    at.button(key="flip_mark").click().run()
+    assert at.session_state["with_mark"] is True and not at.exception
+    captions = [image.proto.imgs[0].caption for image in at.main.get("image")]
+    assert any(c.startswith("Shapes (offline):") for c in captions)
+    assert any(c.startswith("Shapes with a shortcut:") for c in captions)
     st.cache_resource.clear()  # later tests load the real MobileNetV2 again
