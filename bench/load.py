@@ -29,8 +29,9 @@ from synthetic import phone_photo  # noqa: E402
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TIMEOUT_MS = 180_000
 # The shared photos and their ImageNet top-1 (shared/photos/SOURCES.md); the phone-size copies keep it.
-UPLOADS = {"bird.bmp": "chickadee", "cat.bmp": "Egyptian_cat", "dragonfly.bmp": "dragonfly",
-           "grace_hopper.bmp": "military_uniform", "hot_dog.jpg": "hotdog"}
+UPLOADS = {"bird.bmp": "chickadee", "cat.bmp": "Egyptian cat", "dragonfly.bmp": "dragonfly",
+           "grace_hopper.bmp": "military uniform", "hot_dog.jpg": "hotdog"}
+DROP_ZONE = '[data-testid="stMain"] [data-testid="stFileUploader"] input[type="file"]'  # on the first screen
 PHONE_COPIES = ("cat.bmp", "hot_dog.jpg", "bird.bmp")
 # The overlay's caption once its image is shown (and differs from `old`, the overlay before an upload).
 OVERLAY = """(old) => { const e = [...document.querySelectorAll('[data-testid="stImage"]')].find(e => e.innerText.includes(' for '));
@@ -81,10 +82,9 @@ async def first_heatmap(browser, url, upload=None):
         await page.goto(url, timeout=TIMEOUT_MS)
         caption = await (await page.wait_for_function(OVERLAY, arg=None, timeout=TIMEOUT_MS, polling=100)).json_value()
         if upload:
-            await page.get_by_text("Upload", exact=True).click()
             before = await page.evaluate(OVERLAY_SRC)
             start = time.perf_counter()
-            await page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(upload))
+            await page.locator(DROP_ZONE).set_input_files(str(upload))
             await page.locator('[data-testid="stImage"]').filter(has_text=upload.name).wait_for(timeout=TIMEOUT_MS)
             caption = await (await page.wait_for_function(OVERLAY, arg=before, timeout=TIMEOUT_MS, polling=100)).json_value()
         seconds = time.perf_counter() - start
@@ -122,7 +122,7 @@ async def measure(url, pid, photos, phones):
             cpu = cpu_seconds(pid)
             results = await asyncio.gather(*[first_heatmap(browser, f"{url}/?layer={layer}") for _ in range(count)])
             wrong = [caption for _, caption, failed in results
-                     if failed or "Egyptian_cat (285)" not in caption or layer not in caption]
+                     if failed or "Egyptian cat (285)" not in caption or layer not in caption]
             assert not wrong, f"sessions showed the wrong result or an exception: {wrong}"
             report["waves"].append(summary("same sample and layer, at once", [s for s, _, _ in results],
                                            cpu_seconds(pid) - cpu))
@@ -139,10 +139,9 @@ async def measure(url, pid, photos, phones):
         page = await context.new_page()
         await page.goto(url, timeout=TIMEOUT_MS)
         await page.wait_for_function(OVERLAY, arg=None, timeout=TIMEOUT_MS)
-        await page.get_by_text("Upload", exact=True).click()
         for path in phones:
             before = await page.evaluate(OVERLAY_SRC)
-            await page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(path))
+            await page.locator(DROP_ZONE).set_input_files(str(path))
             await page.wait_for_function(OVERLAY, arg=before, timeout=TIMEOUT_MS)
         await context.close()
         report["after_50_phone_uploads"] = memory_mb(pid)

@@ -80,7 +80,7 @@ def model_picker() -> tuple[str, Explainer]:
             st.session_state["_notice"] = f"{error} Still showing {model_title(previous[0]).split(' · ')[0]}."
             st.session_state["_return_to"] = previous[0]
             st.rerun()
-        st.error(f"{error} Still showing {previous[1].model.name}.")
+        st.error(f"{error} Still showing {model_title(previous[0]).split(' · ')[0]}.")
         return previous
     st.session_state["_last_good_model"] = loaded
     return loaded

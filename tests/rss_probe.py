@@ -40,12 +40,12 @@ def through_the_app(photos):
 
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
     at.run()
-    at.sidebar.radio(key="source").set_value("Upload").run()
     warm = rss_mb()
     errors, overlays = [], 0
     for index, photo in enumerate(photos):
         data = Path(photo).read_bytes()
-        at.sidebar.file_uploader(key="upload").set_value((f"photo{index}{Path(photo).suffix}", data, "image/jpeg")).run()
+        drop_zone = at.main.get("file_uploader")[0]
+        drop_zone.set_value((f"photo{index}{Path(photo).suffix}", data, "image/jpeg")).run()
         errors += [e.value for e in at.error] + [str(e) for e in at.exception]
         overlays += any(" for " in image.proto.imgs[0].caption for image in at.main.get("image"))
     return {"warm_mb": warm, "errors": errors, "overlays": overlays}
