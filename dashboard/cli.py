@@ -44,6 +44,8 @@ def _arguments(argv):
     parser.add_argument("--list-layers", action="store_true", help="print the layers that can be explained and exit")
     parser.add_argument("--preprocess", metavar="MODE",
                         help="for model files: tf, caffe, torch or none (default: tf for Teachable Machine exports, else none)")
+    parser.add_argument("--metrics", action="store_true",
+                        help="with --json: deletion/insertion curves and AUCs, baselines and the sanity check per layer")
     parser.add_argument("--colormap", default="jet", help="jet, viridis, inferno or turbo (default: jet)")
     parser.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in the figure, 0..1 (default: 0.5)")
     args = parser.parse_args(argv)
@@ -51,11 +53,13 @@ def _arguments(argv):
         parser.error("--input PHOTO is required")
     if not 0 <= args.opacity <= 1:
         parser.error("--opacity must be between 0 and 1")
+    if args.metrics and not args.json:
+        parser.error("--metrics goes with --json")
     return args
 
 
 def run(args) -> None:
-    from .engine import METHODS, Explainer, InputError, load_model, read_photo
+    from .engine import METHODS, Explainer, InputError, load_model, metrics, read_photo
     from .engine.render import COLORMAPS, blend, figure_png, side_by_side
 
     if args.method not in METHODS:  # checked before the slow model load
@@ -97,6 +101,8 @@ def run(args) -> None:
             "counterfactual": args.counterfactual,
             "evidence": {layer: explanation.has_evidence(layer) for layer in explanation.maps},
             "timings": explanation.timings,
+            **({"metrics": {layer: metrics.report(explainer, photo, explanation, layer) for layer in explanation.maps}}
+               if args.metrics else {}),
         }, indent=2))
     else:
         for i, label, p in predictions:

@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter off stderr
 
+from . import metrics  # noqa: E402
 from .errors import InputError  # noqa: E402
 from .explainer import Explainer, Explanation  # noqa: E402
 from .images import read_photo  # noqa: E402
@@ -13,5 +14,5 @@ from .models import DEFAULT_MODEL, PREPROCESS_MODES, ZOO, Model, imagenet_labels
 __all__ = [
     "DEFAULT_MODEL", "METHODS", "PREPROCESS_MODES", "TITLES", "ZOO",
     "Explainer", "Explanation", "InputError", "Model",
-    "imagenet_labels", "load_model", "read_photo", "shipped_models",
+    "imagenet_labels", "load_model", "metrics", "read_photo", "shipped_models",
 ]

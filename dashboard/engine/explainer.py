@@ -186,6 +186,14 @@ class Explainer:
             raise InputError("No layer was given to explain.")
         return sorted(names, key=self._order.__getitem__)
 
+    def probabilities_of_raw(self, pixels: np.ndarray, class_index: int, chunk: int = 32) -> np.ndarray:
+        """The class's probability for each of a batch of raw (n, h, w, c) 0..255 inputs, run as
+        compiled forward passes of at most `chunk` images."""
+        probabilities = self._probabilities_fn()
+        out = [probabilities(self.model.preprocessed(pixels[start:start + chunk])).numpy()[:, class_index]
+               for start in range(0, len(pixels), chunk)]
+        return np.concatenate(out)
+
     def warm(self) -> None:
         """Trace and run once what a first prediction and map at the default layer need."""
         zeros = np.zeros((1, *self.model.input_shape), np.float32)

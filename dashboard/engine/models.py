@@ -100,14 +100,20 @@ class Model:
     def channels(self) -> int:
         return self.input_shape[2]
 
-    def to_input(self, photo: np.ndarray) -> np.ndarray:
-        """The whole photo (no crop) resized to the network's input, preprocessed, as a batch of 1."""
+    def to_raw_input(self, photo: np.ndarray) -> np.ndarray:
+        """The whole photo (no crop) resized to the network's input: (h, w, c) float32 pixels, 0..255."""
         height, width = self.input_size
         image = Image.fromarray(photo)
         if self.channels == 1:
             image = image.convert("L")
         resized = np.asarray(image.resize((width, height), Image.BILINEAR), dtype=np.float32)
-        batch = resized.reshape(1, height, width, self.channels)
+        return resized.reshape(height, width, self.channels)
+
+    def to_input(self, photo: np.ndarray) -> np.ndarray:
+        """The network's input for a photo: resized, preprocessed, as a batch of 1."""
+        return self.preprocessed(self.to_raw_input(photo)[None])
+
+    def preprocessed(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.preprocess(batch), dtype=np.float32)
 
 
