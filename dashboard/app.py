@@ -10,7 +10,8 @@ import streamlit as st  # noqa: E402
 from dashboard import compute, layout, photos, sidebar, url_state, views  # noqa: E402
 from dashboard.engine import InputError  # noqa: E402
 
-TABS = ["Explore", "Through the layers", "Compare layers", "Compare classes", "Compare methods", "How it works"]
+TABS = ["Explore", "Through the layers", "Compare layers", "Compare classes", "Compare methods", "Faithfulness",
+        "How it works"]
 
 opened_presenting = url_state.flag(st.query_params.get("present", "0"))
 st.set_page_config(page_title="Grad-CAM Explorer", page_icon="🔥", layout="wide",
@@ -57,7 +58,7 @@ try:
         tabs = st.tabs(TABS, key="tab", on_change="rerun")
         draws = [lambda: views.explore(view, predictions), lambda: views.through_the_layers(view),
                  lambda: views.compare_layers(view), lambda: views.compare_classes(view, predictions),
-                 lambda: views.compare_methods(view), lambda: views.how_it_works(view)]
+                 lambda: views.compare_methods(view), lambda: views.faithfulness(view), lambda: views.how_it_works(view)]
         for tab, draw in zip(tabs, draws):
             if tab.open:
                 with tab:

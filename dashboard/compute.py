@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.scriptrunner import script_runner
 
-from dashboard.engine import Explainer, load_model, read_photo
+from dashboard.engine import Explainer, load_model, metrics, read_photo
 from dashboard.engine.cache import SizedCache
 from dashboard.engine.render import colour_bar_figure, figure_png, image_jpeg
 
@@ -89,6 +89,52 @@ def explain(model_key, photo_digest, layers: tuple, class_index: int, method: st
     key = ("explain", model_key, photo_digest, layers, class_index, method, counterfactual, keep_activations, size)
     return RESULTS.get(key, lambda: explainer.explain(array, list(layers), class_index, method, counterfactual,
                                                       progress=progress, keep_activations=keep_activations, size=size))
+
+
+def faithfulness(model_key, photo_digest, layer, class_index, methods: tuple, explainer, array, progress=None):
+    """Deletion and insertion curves for each method's map and for the three baselines."""
+    def work():
+        scored, names = {}, [*methods, "centre", "random", "sobel"]
+        maps = metrics.baselines(array)
+        for done, name in enumerate(names):
+            if name in maps:
+                saliency = maps[name]
+            else:
+                saliency = explain(model_key, photo_digest, (layer,), class_index, name, False, explainer, array).maps[layer]
+            scored[name] = metrics.curves(explainer, array, saliency, class_index)
+            if progress:
+                progress((done + 1) / len(names))
+        return scored
+
+    return RESULTS.get(("faithfulness", model_key, photo_digest, layer, class_index, methods), work)
+
+
+def sanity(model_key, photo_digest, layer, class_index, method, explainer, array, progress=None):
+    """The cascading-randomisation check, on a 320 px copy of the photo (the model sees 224 px anyway)."""
+    small = read_photo(array, max_side=320)
+    return RESULTS.get(("sanity", model_key, photo_digest, layer, class_index, method),
+                       lambda: metrics.sanity(explainer, small, layer, method, class_index, progress=progress))
+
+
+def layer_quality(model_key, photo_digest, layers: tuple, class_index, method, explainer, array, mask=None,
+                  progress=None):
+    """A quality score per layer from one pass: insertion AUC, or with a ground-truth mask the
+    pointing game and the energy inside it."""
+    def work():
+        e = explain(model_key, photo_digest, layers, class_index, method, False, explainer, array)
+        scores = {}
+        for done, layer in enumerate(layers):
+            if mask is None:
+                scores[layer] = {"insertion AUC": metrics.curves(explainer, array, e.maps[layer], class_index,
+                                                                 deletion_too=False)["insertion_auc"]}
+            else:
+                scores[layer] = {"pointing game": float(metrics.pointing_hit(e.maps[layer], mask)),
+                                 "energy inside": metrics.energy_inside(e.maps[layer], mask)}
+            if progress:
+                progress((done + 1) / len(layers))
+        return scores
+
+    return RESULTS.get(("quality", model_key, photo_digest, layers, class_index, method), work)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)  # small PNGs: the count bounds the size

@@ -9,10 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import compute
-from dashboard.engine import METHODS, TITLES, Explainer, shipped_models
+from dashboard.engine import METHODS, TITLES, Explainer, metrics, read_photo, shipped_models
 from dashboard.engine.explainer import scale
 from dashboard.engine.graph import upsample
-from dashboard.engine.metrics import energy_inside, pointing_hit
 from dashboard.engine.render import (blend, colorize, diverging, enlarge, figure_png, image_jpeg, image_png,
                                      legend_strip, mark_peak, outline, side_by_side)
 from dashboard.photos import Photo
@@ -116,12 +115,12 @@ def explore(view: View, predictions):
     st.markdown(_what_it_shows(view, e))
     if view.photo.mask is not None:  # we drew the photo: show where the object really is
         shown = mark_peak(outline(shown, view.photo.mask), heatmap)
-        hit = pointing_hit(heatmap, view.photo.mask)
+        hit = metrics.pointing_hit(heatmap, view.photo.mask)
         truth = view.photo.name.split()[1]
         predicted = view.explainer.labels[predictions[0][0]]
         verdict = "right" if predicted == truth else f"wrong (it is a {truth})"
         st.markdown(f"Ground truth (white outline): the map's peak (white cross) **{'hits' if hit else 'misses'}** "
-                    f"the object; {energy_inside(heatmap, view.photo.mask):.0%} of the map's energy lies inside it. "
+                    f"the object; {metrics.energy_inside(heatmap, view.photo.mask):.0%} of the map's energy lies inside it. "
                     f"The model's prediction, *{predicted}*, is **{verdict}**.")
     original, blended = st.columns(2)
     original.image(compute.display_jpeg(view.photo.digest, view.photo.array), caption=f"original · {view.photo.name}",
@@ -248,6 +247,81 @@ def compare_layers(view: View):
     maps = e.on_shared_scale() if shared else e.maps
     ordered = [name for name in layers if name in chosen]
     _grid([(view.overlay(maps[name]), layer_title(view.explainer, name)) for name in ordered])
+
+    st.subheader("Which layer?")
+    mask = view.photo.mask
+    what = "the pointing game and the energy inside the object" if mask is not None else "insertion AUC"
+    if st.toggle(f"Score every convolution layer ({what})", key="score_layers"):
+        convs = tuple(view.explainer.conv_layers)
+        slot, progress = _progress("Scoring the layers")
+        scores = compute.layer_quality(view.model_key, view.photo.digest, convs, view.class_index, view.method
+                                       if view.method != "scorecam" else "gradcam", view.explainer, view.photo.array,
+                                       mask, progress)
+        slot.empty()
+        frame = pd.DataFrame(scores).T
+        frame.index = [name.split("/")[-1] for name in frame.index]
+        st.line_chart(frame, x_label="layer, first to last", height=240)
+
+
+def _progress(text):
+    slot = st.empty()
+    return slot, (lambda done: slot.progress(done, text=f"{text}: {done:.0%}"))
+
+
+def faithfulness(view: View):
+    """Deletion and insertion curves (RISE) against baselines, AUCs for every method, and the sanity check."""
+    st.markdown(
+        "**Deletion**: the map's most important pixels are blurred away first, in 50 steps; if the map is right, "
+        "the model's probability for the class falls fast (lower area is better). **Insertion**: starting from a "
+        "blurred photo, those pixels come back first; the probability should rise fast (higher is better). "
+        "Three maps that know nothing of the model set the bar: a centred blob, random noise and the photo's edges."
+    )
+    methods = tuple(m for m in METHODS if m != "scorecam" or view.method == "scorecam")
+    slot, progress = _progress("Scoring each method's map and the baselines")
+    scored = compute.faithfulness(view.model_key, view.photo.digest, view.layer, view.class_index, methods,
+                                  view.explainer, view.photo.array, progress)
+    slot.empty()
+    steps = np.linspace(0, 1, len(scored[view.method]["deletion_curve"]))
+    shown = [view.method, "centre", "random", "sobel"]
+    names = {name: TITLES.get(name, name) for name in shown}
+    left, right = st.columns(2)
+    for column, kind in ((left, "deletion"), (right, "insertion")):
+        column.markdown(f"**{kind.capitalize()}** ({TITLES[view.method]} against the baselines)")
+        column.line_chart(pd.DataFrame({names[n]: scored[n][f"{kind}_curve"] for n in shown}, index=steps),
+                          x_label="share of pixels", y_label=f"p({view.label()})", height=240)
+    table = pd.DataFrame([{"map": TITLES.get(n, f"baseline: {n}"), "deletion AUC ↓": r["deletion_auc"],
+                           "insertion AUC ↑": r["insertion_auc"]} for n, r in scored.items()])
+    st.dataframe(table.sort_values("insertion AUC ↑", ascending=False), hide_index=True,
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]})
+    if "scorecam" not in methods:
+        st.caption("Score-CAM is scored when it is the chosen method (it takes seconds per map).")
+    st.markdown("What the model was shown during deletion:")
+    fractions = (0.0, 0.1, 0.25, 0.5)
+    frames = metrics.deleted_inputs(view.explainer, view.photo.array, view.explain().maps[view.layer], fractions)
+    _grid([(np.stack([f] * 3, -1) if f.ndim == 2 else f, f"{f_:.0%} taken") for f, f_ in zip(frames, fractions)])
+
+    st.subheader("Sanity check")
+    st.markdown(
+        "The network's weights are replaced by random ones, from the top layer down, in a copy of the model. A map "
+        "that explains *this* model must change on the way (its rank correlation with the first map falls); a map "
+        "that does not (here, edges) stays at 1."
+    )
+    if st.toggle("Run the sanity check", key="run_sanity", help="About 4 s on MobileNetV2."):
+        slot, progress = _progress("Randomising the network from the top")
+        checked = compute.sanity(view.model_key, view.photo.digest, view.layer, view.class_index,
+                                 view.method if view.method != "scorecam" else "gradcam", view.explainer,
+                                 view.photo.array, progress)
+        slot.empty()
+        cascade = checked["cascade"]
+        picks = cascade[:: max(1, len(cascade) // 7)][:8]
+        small = read_photo(view.photo.array, max_side=320)
+        _grid([(view.overlay(step["map"], small), f"down to {step['block']}") for step in picks], columns=8)
+        st.line_chart(pd.DataFrame({"rank correlation": [s["rank_correlation"] for s in cascade]},
+                                   index=[s["block"] for s in cascade]), x_label="randomised from the top down to",
+                      height=220)
+        other = checked["random_class"]
+        st.caption(f"The map of a random other class ({class_name(view.explainer, other['class_index'])}) has rank "
+                   f"correlation {other['rank_correlation']:.2f} with this one.")
 
 
 def compare_classes(view: View, predictions):

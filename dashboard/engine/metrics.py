@@ -58,10 +58,12 @@ def auc(curve) -> float:
     return float((curve[1:] + curve[:-1]).sum() / (2 * (len(curve) - 1)))
 
 
-def curves(explainer, photo: np.ndarray, saliency: np.ndarray, class_index: int, steps: int = STEPS) -> dict:
+def curves(explainer, photo: np.ndarray, saliency: np.ndarray, class_index: int, steps: int = STEPS,
+           deletion_too: bool = True) -> dict:
     """Deletion and insertion curves of one map for one class, as batched forward passes in chunks.
 
-    `saliency` is any (H, W) map (it is resized to the model's input)."""
+    `saliency` is any (H, W) map (it is resized to the model's input); `deletion_too=False` gives the
+    insertion curve only (half the cost)."""
     model = explainer.model
     height, width = model.input_size
     pixels = model.to_raw_input(photo)  # (h, w, c), 0..255, before preprocessing
@@ -69,10 +71,22 @@ def curves(explainer, photo: np.ndarray, saliency: np.ndarray, class_index: int,
     resized = np.asarray(_resize(saliency, (height, width)))
     masks = step_masks(ranking(resized), (height, width), steps)[..., None]
     probability = explainer.probabilities_of_raw
-    deletion = probability(np.where(masks, soft, pixels), class_index, CHUNK)
     insertion = probability(np.where(masks, pixels, soft), class_index, CHUNK)
-    return {"deletion_curve": deletion.tolist(), "insertion_curve": insertion.tolist(),
-            "deletion_auc": auc(deletion), "insertion_auc": auc(insertion)}
+    result = {"insertion_curve": insertion.tolist(), "insertion_auc": auc(insertion)}
+    if deletion_too:
+        deletion = probability(np.where(masks, soft, pixels), class_index, CHUNK)
+        result.update(deletion_curve=deletion.tolist(), deletion_auc=auc(deletion))
+    return result
+
+
+def deleted_inputs(explainer, photo: np.ndarray, saliency: np.ndarray, fractions) -> list[np.ndarray]:
+    """What the model is shown during deletion, at the given fractions of pixels taken (uint8 images)."""
+    height, width = explainer.model.input_size
+    pixels = explainer.model.to_raw_input(photo)
+    soft = blurred(pixels)
+    order = ranking(np.asarray(_resize(saliency, (height, width))))
+    masks = step_masks(order, (height, width), 100)[[round(100 * f) for f in fractions]][..., None]
+    return [np.clip(np.where(mask, soft, pixels), 0, 255).astype(np.uint8).squeeze() for mask in masks]
 
 
 def _resize(values: np.ndarray, size: tuple) -> np.ndarray:
