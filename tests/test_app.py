@@ -331,3 +331,19 @@ def test_a_binary_model_offers_both_sides_and_several_outputs_a_choice(app, tmp_
     assert len(app.sidebar.selectbox(key="class").options) == 3
     app.sidebar.selectbox(key="model_output").set_value("box").run()
     assert not app.exception and len(app.sidebar.selectbox(key="class").options) == 4
+
+
+def test_the_faithfulness_tab_scores_every_method_and_runs_the_sanity_check(app):
+    app.session_state["tab"] = "Faithfulness"
+    app.run()
+    assert not app.exception and not app.error
+    (table,) = app.dataframe
+    frame = table.value
+    assert len(frame) == 9  # six methods (Score-CAM only when chosen) and three baselines
+    assert {"baseline: centre", "baseline: random", "baseline: sobel", "Grad-CAM"} <= set(frame["map"])
+    assert list(frame["insertion AUC ↑"]) == sorted(frame["insertion AUC ↑"], reverse=True)  # ranked
+    app.toggle(key="run_sanity").set_value(True).run()
+    assert not app.exception and not app.error
+    assert any("rank correlation" in c.value for c in app.caption)
+    captions = [image.proto.imgs[0].caption for image in app.main.get("image")]
+    assert any(c.startswith("down to predictions") for c in captions)

