@@ -92,3 +92,23 @@ def test_the_cli_reports_metrics_per_layer(capsys):
         assert all(set(b) == {"deletion_auc", "insertion_auc"} for b in layer["baselines"].values())
         assert all(set(step) == {"randomised_from", "rank_correlation"} for step in layer["sanity"]["cascade"])
         assert set(layer["sanity"]["random_class"]) == {"class_index", "rank_correlation"}
+
+
+def test_pixel_flipping_with_a_fixed_baseline_matches_quantus(explainer):
+    # Quantus' PixelFlipping is our deletion curve with a constant baseline ("black": the input's
+    # minimum) instead of the blurred photo. It ranks pixel-channels, so one of our steps of 1024
+    # pixels is three of its steps; ties would be ordered differently, so the map has none.
+    import quantus
+    from scipy.stats import rankdata
+
+    photo = read_photo(PHOTOS / "cat.bmp")
+    e = explainer.explain(photo)
+    saliency = tf.image.resize(e.maps["out_relu"][None, ..., None], (224, 224)).numpy()[0, ..., 0]
+    saliency = (rankdata(saliency.ravel(), method="ordinal").reshape(224, 224) / saliency.size).astype(np.float32)
+    pixels = explainer.model.to_raw_input(photo)
+    ours = metrics.curves(explainer, photo, saliency, e.class_index, steps=49, baseline=float(pixels.min()))
+    flipping = quantus.PixelFlipping(features_in_step=1024, perturb_baseline="black", normalise=False, abs=False,
+                                     disable_warnings=True)
+    theirs = flipping(model=explainer.model.network, x_batch=explainer.model.to_input(photo),
+                      y_batch=np.array([e.class_index]), a_batch=saliency[None], channel_first=False, softmax=True)
+    np.testing.assert_allclose(ours["deletion_curve"][1:], np.array(theirs[0])[2::3], atol=1e-4)

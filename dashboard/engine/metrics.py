@@ -59,15 +59,16 @@ def auc(curve) -> float:
 
 
 def curves(explainer, photo: np.ndarray, saliency: np.ndarray, class_index: int, steps: int = STEPS,
-           deletion_too: bool = True) -> dict:
+           deletion_too: bool = True, baseline: float | None = None) -> dict:
     """Deletion and insertion curves of one map for one class, as batched forward passes in chunks.
 
     `saliency` is any (H, W) map (it is resized to the model's input); `deletion_too=False` gives the
-    insertion curve only (half the cost)."""
+    insertion curve only (half the cost); `baseline`, a pixel value (0..255), replaces the blurred copy
+    with a constant (pixel flipping, as Quantus has it)."""
     model = explainer.model
     height, width = model.input_size
     pixels = model.to_raw_input(photo)  # (h, w, c), 0..255, before preprocessing
-    soft = blurred(pixels)
+    soft = blurred(pixels) if baseline is None else np.full_like(pixels, baseline)
     resized = np.asarray(_resize(saliency, (height, width)))
     masks = step_masks(ranking(resized), (height, width), steps)[..., None]
     probability = explainer.probabilities_of_raw

@@ -114,7 +114,8 @@ class Model:
         return self.preprocessed(self.to_raw_input(photo)[None])
 
     def preprocessed(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.preprocess(batch), dtype=np.float32)
+        """Preprocessing applied to a copy: keras' preprocess_input works in place on float arrays."""
+        return np.asarray(self.preprocess(np.array(batch, dtype=np.float32)), dtype=np.float32)
 
 
 def load_model(source=DEFAULT_MODEL, preprocess=None, labels=None, weights="imagenet", output=None,
