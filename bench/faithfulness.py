@@ -1,6 +1,7 @@
 """Deletion/insertion AUC per method against the three baselines: on the five shared photos (MobileNetV2,
 out_relu) and on fresh shapes images (the Shapes model, its default layer), each explained for its
-predicted class (photos) or true class (shapes). Run: .venv/bin/python bench/faithfulness.py [--shapes N]"""
+predicted class (photos) or true class (shapes); with --sanity, the sanity check per method instead.
+Run: .venv/bin/python bench/faithfulness.py [--shapes N] [--sanity]"""
 
 import os
 import sys
@@ -41,9 +42,25 @@ def table(title, results):
         print(f"| {TITLES.get(name, 'baseline: ' + name)} | {deletion:.3f} | {insertion:.3f} |")
 
 
+def sanity_table(explainer, photos, methods):
+    """Mean rank correlation with the original map after randomising the top 1, 3 and all blocks."""
+    print("\nSanity check, MobileNetV2 at out_relu, the five shared photos: mean rank correlation with the "
+          "original map\n\n| map | top block randomised | top 3 blocks | all 24 blocks | a random other class |\n"
+          "|---|---|---|---|---|")
+    for method in [*methods, "sobel"]:
+        rows = [metrics.sanity(explainer, photo, "out_relu", method) for photo in photos]
+        steps = [[step["rank_correlation"] for step in row["cascade"]] for row in rows]
+        other = np.mean([row["random_class"]["rank_correlation"] for row in rows])
+        print(f"| {TITLES.get(method, 'baseline: ' + method)} | {np.mean([s[0] for s in steps]):.2f} | "
+              f"{np.mean([s[2] for s in steps]):.2f} | {np.mean([s[-1] for s in steps]):.2f} | {other:.2f} |")
+
+
 def main():
     count = int(sys.argv[sys.argv.index("--shapes") + 1]) if "--shapes" in sys.argv else 200
     methods = [m for m in METHODS if m != "scorecam"] + ["scorecam"]
+    if "--sanity" in sys.argv:
+        sanity_table(Explainer("mobilenet_v2"), [read_photo(PHOTOS / name) for name in PHOTO_NAMES], methods)
+        return
     photos = [read_photo(PHOTOS / name) for name in PHOTO_NAMES]
     table("MobileNetV2 at out_relu, the five shared photos (predicted class)",
           score(Explainer("mobilenet_v2"), photos, [None] * len(photos), methods))
