@@ -191,17 +191,14 @@ def through_the_layers(view: View):
     """A scrubber through the convolution layers, first to last: one pass computes every map (at a
     small size), so each step only blends."""
     layers = view.explainer.conv_layers
-    height, width = view.photo.array.shape[:2]
-    factor = SCRUB_SIDE / max(height, width)
-    size = (max(1, round(height * factor)), max(1, round(width * factor)))
+    small = compute.PHOTOS.get(("small", view.photo.digest), lambda: read_photo(view.photo.array, max_side=SCRUB_SIDE))
+    size = small.shape[:2]
     method = view.method
     if method == "scorecam":  # once per channel of every layer would take minutes
         method = "gradcam"
         st.caption("Score-CAM runs the model once per channel, which for every layer would take minutes: "
                    "this walk uses Grad-CAM.")
     e = view.explain(layers=layers, size=size, method=method)
-    small = compute.PHOTOS.get(("small", view.photo.digest, size),
-                               lambda: np.asarray(_resized(view.photo.array, size)))
     choose("scrub", layers, layers[-1])
     play, _ = st.columns([1, 5])
     playing = play.toggle("Play", key="scrub_playing", help="Steps through the layers, one every 1.5 s.")
@@ -224,12 +221,6 @@ def through_the_layers(view: View):
     st.fragment(scrubber, run_every=1.5 if playing else None)()
     st.caption("Early layers respond to edges and colours all over the photo; late layers to the parts that "
                "decide the class.")
-
-
-def _resized(array, size):
-    from PIL import Image
-
-    return Image.fromarray(array).resize((size[1], size[0]), Image.BILINEAR)
 
 
 def compare_layers(view: View):
