@@ -1,6 +1,7 @@
 """Page furniture: the compact header with the drop zone and the share button, presenter mode's
 and the light background's styles."""
 
+import functools
 import io
 
 import segno
@@ -43,14 +44,19 @@ def header(presenting: bool):
     return summary, drop, share
 
 
+@functools.lru_cache(maxsize=64)  # drawn on every run, while the popover is closed too
+def qr_png(address: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(address, error="m").save(buffer, kind="png", scale=6, border=2)
+    return buffer.getvalue()
+
+
 def share_button(slot, photo_link: str) -> None:
     """The link to this view, and a QR code of it for phones."""
     with slot.popover("Share", icon=":material/qr_code_2:", width="stretch"):
         address = url_state.link()
         st.code(address, language=None, wrap_lines=True)
-        buffer = io.BytesIO()
-        segno.make(address, error="m").save(buffer, kind="png", scale=6, border=2)
-        st.image(buffer.getvalue(), width=240)
+        st.image(qr_png(address), width=240)
         if photo_link == UPLOAD:
             st.caption("An uploaded photo cannot travel in a link: it stays on this server. "
                        "The link opens the same view on the cat sample.")

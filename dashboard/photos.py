@@ -1,6 +1,7 @@
 """Where the photo comes from: a drop zone on the first screen, a gallery of samples, a drawn shape
 (the shapes models' world, with ground truth) or a camera snapshot. Widgets only."""
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,7 @@ def _gallery() -> None:
                       type="primary" if chosen else "secondary")
 
 
+@functools.cache
 def _drawn_thumbnail() -> np.ndarray:
     return shapes.draw(np.random.default_rng([0, 2026]), mark=False).image[::2, ::2]
 
