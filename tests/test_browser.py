@@ -187,7 +187,9 @@ def test_a_phone_photo_is_as_live_as_a_small_one(server, browser, tmp_path):
 
     def opacity(key):
         page.locator('[data-testid="stSlider"] input[type="range"]').first.focus()
+        pressed = time.perf_counter()
         page.keyboard.press(key)
+        return pressed
 
     timings = {
         "phone_photo_opacity_to_overlay_s": _median_step(page, opacity, ["ArrowRight", "ArrowLeft"] * 3),

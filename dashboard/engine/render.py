@@ -67,10 +67,15 @@ def image_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def image_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+DISPLAY_SIDE = 960  # pixels: a browser column is narrower; fewer bytes to encode, send and decode per step
+
+
+def image_jpeg(image: np.ndarray, quality: int = 90, max_side: int = DISPLAY_SIDE) -> bytes:
     """For display: several times smaller and faster to make than a PNG of a photo."""
+    picture = Image.fromarray(image)
+    picture.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    picture.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
 
 
