@@ -12,17 +12,15 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests")]
+import local_server  # noqa: E402
 from conftest import PHOTOS  # noqa: E402
 from synthetic import phone_photo  # noqa: E402
 
@@ -50,26 +48,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time the server has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start_server():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            return process, url
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise SystemExit("the dashboard did not start")
 
 
 async def first_heatmap(browser, url, upload=None):
@@ -162,7 +140,7 @@ def main():
             image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC).save(path, quality=90)
             photos.append(path)
         phones = [phone_photo(folder / f"class_{i:02d}.jpg", seed=1000 + i) for i in range(50)]
-        process, url = start_server()
+        process, url = local_server.start(local_server.STREAMLIT_RUN)
         try:
             report = measure_and_report(url, process.pid, photos, phones)
         finally:

@@ -6,14 +6,11 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
+import local_server
 from conftest import PHOTOS, ROOT, needs_weights
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -28,26 +25,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def server():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     started = time.perf_counter()
-    # make run's path: dashboard.serve warms the default model up before the server answers.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.serve", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start")
+    process, url = local_server.start(local_server.MAKE_RUN)
     yield url, started
     process.terminate()
     process.wait(timeout=30)

@@ -8,12 +8,11 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from conftest import ROOT, needs_weights
 from synthetic import huge_png, phone_photo
-from dashboard.engine import Explainer, InputError, read_photo
+from dashboard.engine import read_photo
 from dashboard.engine.images import WORKING_SIDE
 
 LIMIT_MB = 1536  # the bar: 1.5 GB
