@@ -25,6 +25,7 @@ summary, drop_zone, share = layout.header(presenting)
 try:
     model_key, explainer = sidebar.model_picker()
 except sidebar.NoModelYet:
+    photos.photo_input(drop_zone)  # drawn even now: a widget left out of a run forgets its value (the dropped photo)
     st.info("Drop your model file in the sidebar: a .keras or .h5 file, or a Teachable Machine export (.zip), "
             "with its labels.txt if it has one. It is loaded in Keras safe mode: Lambda layers and custom code "
             "are refused.")
