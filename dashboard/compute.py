@@ -56,10 +56,15 @@ def named_explainer(name: str) -> Explainer:
 
 
 def _ready(explainer: Explainer) -> Explainer:
-    """Trace what the first map needs now, and one pass over every layer in the background, so
-    that switching layers soon never waits for a trace."""
+    """Trace what the first map needs now, and in the background one pass over every layer, then
+    the faithfulness probe, so that switching layers or tabs soon never waits for a trace."""
     explainer.warm()
-    threading.Thread(target=explainer.prepare_all_layers, name="trace-all-layers", daemon=True).start()
+
+    def prepare():
+        explainer.prepare_all_layers()
+        explainer.prepare_metrics()
+
+    threading.Thread(target=prepare, name="trace-in-background", daemon=True).start()
     return explainer
 
 

@@ -169,6 +169,40 @@ def compile_masked_probability(probabilities, input_shape: tuple):
         return masked_probability.get_concrete_function()
 
 
+def compile_ordered_probability(probabilities, input_shape: tuple):
+    """Deletion and insertion's probe: for each count n, the input whose n first pixels in `rank`
+    order come from `first` and the rest from `second`; returns the class probability on each.
+    Mixing in the graph spares building the inputs in NumPy. Frozen (see `frozen`)."""
+
+    image = tf.TensorSpec(input_shape, tf.float32)
+
+    @tf.function(
+        input_signature=[
+            image,
+            image,
+            tf.TensorSpec(input_shape[:2], tf.int32),  # each pixel's place in the order, 0 first
+            tf.TensorSpec((None,), tf.int32),  # how many pixels `first` gives, one input per count
+            tf.TensorSpec((), tf.int32),
+        ]
+    )
+    def ordered_probability(first, second, rank, counts, class_index):
+        taken = rank[None, :, :, None] < counts[:, None, None, None]
+        return tf.gather(probabilities(tf.where(taken, first, second)), class_index, axis=1)
+
+    with _TRACE_LOCK:
+        return frozen(ordered_probability.get_concrete_function())
+
+
+def frozen(function):
+    """The compiled function with the weights copied in as constants. TensorFlow can then fold each
+    batch norm into its convolution and fuse bias and activation: measured 1.5x faster on
+    MobileNetV2 (bench/engine.py). The price: the weights are read once (a later change is not
+    seen) and held twice in memory, so only the batch probes use it."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    return convert_variables_to_constants_v2(function)
+
+
 def upsample(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear (half-pixel centres) from layer resolution to (height, width)."""
     return tf.image.resize(raw[None, ..., None], size, method="bilinear")[0, ..., 0].numpy()

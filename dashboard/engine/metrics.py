@@ -28,7 +28,7 @@ def energy_inside(heatmap: np.ndarray, mask: np.ndarray) -> float:
 # score (deletion: lower is better, insertion: higher is better).
 
 STEPS = 50
-CHUNK = 17  # network inputs per compiled batch, two batches at a time: bounds memory (34 x 224 x 224 x 3 floats = 20 MB)
+CHUNK = 17  # inputs per compiled batch, two batches at a time: bounds memory (34 x 224 x 224 x 3 floats = 20 MB)
 BLUR_SIGMA = 5.0  # pixels at 224 px, as RISE's blurred baseline
 
 
@@ -38,18 +38,17 @@ def blurred(pixels: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(pixels, sigma=(sigma, sigma, 0))
 
 
-def ranking(saliency: np.ndarray) -> np.ndarray:
-    """Pixel indices from the most to the least salient (ties in reading order)."""
-    return np.argsort(-saliency.ravel(), kind="stable")
+def ranks(saliency: np.ndarray) -> np.ndarray:
+    """Each pixel's place from the most salient (0) to the least (ties in reading order), same shape."""
+    order = np.argsort(-saliency.ravel(), kind="stable")
+    rank = np.empty(order.size, np.int32)
+    rank[order] = np.arange(order.size)
+    return rank.reshape(saliency.shape)
 
 
-def step_masks(order: np.ndarray, shape: tuple, steps: int = STEPS) -> np.ndarray:
-    """(steps + 1, h, w) booleans: True where a pixel has been taken (step 0: none, last: all)."""
-    count = order.size
-    rank = np.empty(count, np.int64)
-    rank[order] = np.arange(count)
-    taken = np.ceil(np.arange(steps + 1) * count / steps).astype(np.int64)
-    return (rank[None, :] < taken[:, None]).reshape(steps + 1, *shape)
+def step_counts(pixels: int, steps: int = STEPS) -> np.ndarray:
+    """How many pixels are taken after each of `steps` equal steps: 0 first, all last."""
+    return np.ceil(np.arange(steps + 1) * pixels / steps).astype(np.int32)
 
 
 def auc(curve) -> float:
@@ -66,35 +65,34 @@ def curves(explainer, photo: np.ndarray, saliency: np.ndarray, class_index: int,
     insertion curve only (half the cost); `baseline`, a pixel value (0..255), replaces the blurred copy
     with a constant (pixel flipping, as Quantus has it)."""
     model = explainer.model
-    height, width = model.input_size
     pixels = model.to_raw_input(photo)  # (h, w, c), 0..255, before preprocessing
     soft = blurred(pixels) if baseline is None else np.full_like(pixels, baseline)
     # Preprocessing acts on each pixel alone (scaling, channel means), so mixing pixels commutes with
-    # it: preprocess the two images once, then mix network inputs, a chunk at a time.
+    # it: preprocess the two images once, then mix network inputs.
     original, substitute = model.preprocessed(np.stack([pixels, soft]))
-    resized = np.asarray(_resize(saliency, (height, width)))
-    masks = step_masks(ranking(resized), (height, width), steps)[..., None]
+    rank = ranks(np.asarray(_resize(saliency, model.input_size)))
+    counts = step_counts(rank.size, steps)
 
-    def curve(taken, kept):
-        make = lambda start, stop: np.where(masks[start:stop], taken, kept)  # noqa: E731
-        return explainer.class_probabilities(make, len(masks), class_index, CHUNK)
+    def probabilities(first, second, counts):
+        return explainer.ordered_probabilities(first, second, rank, counts, class_index, CHUNK)
 
-    insertion = curve(original, substitute)
-    result = {"insertion_curve": insertion.tolist(), "insertion_auc": auc(insertion)}
-    if deletion_too:
-        deletion = curve(substitute, original)
-        result.update(deletion_curve=deletion.tolist(), deletion_auc=auc(deletion))
-    return result
+    if not deletion_too:
+        insertion = probabilities(original, substitute, counts)
+        return {"insertion_curve": insertion.tolist(), "insertion_auc": auc(insertion)}
+    deletion = probabilities(substitute, original, counts)
+    # Insertion starts where deletion ends (all blurred) and ends where it starts (the photo).
+    insertion = np.concatenate([deletion[-1:], probabilities(original, substitute, counts[1:-1]), deletion[:1]])
+    return {"insertion_curve": insertion.tolist(), "insertion_auc": auc(insertion),
+            "deletion_curve": deletion.tolist(), "deletion_auc": auc(deletion)}
 
 
 def deleted_inputs(explainer, photo: np.ndarray, saliency: np.ndarray, fractions) -> list[np.ndarray]:
     """What the model is shown during deletion, at the given fractions of pixels taken (uint8 images)."""
-    height, width = explainer.model.input_size
     pixels = explainer.model.to_raw_input(photo)
     soft = blurred(pixels)
-    order = ranking(np.asarray(_resize(saliency, (height, width))))
-    masks = step_masks(order, (height, width), 100)[[round(100 * f) for f in fractions]][..., None]
-    return [np.clip(np.where(mask, soft, pixels), 0, 255).astype(np.uint8).squeeze() for mask in masks]
+    rank = ranks(np.asarray(_resize(saliency, explainer.model.input_size)))[..., None]
+    counts = step_counts(rank.size, 100)[[round(100 * f) for f in fractions]]
+    return [np.clip(np.where(rank < count, soft, pixels), 0, 255).astype(np.uint8).squeeze() for count in counts]
 
 
 def _resize(values: np.ndarray, size: tuple) -> np.ndarray:
