@@ -115,7 +115,7 @@ def faithfulness(explainer):
     report("MobileNetV2: the same curves / one frozen forward pass", times, "curves", "frozen_forward",
            "< 100, a loop's cost")
     report("MobileNetV2: frozen forward pass / compiled forward pass", times, "frozen_forward", "forward", "< 1")
-    print(f"{'MobileNetV2: first curves (freezing and optimising the probe)':<58} {first:5.1f} s")
+    print(f"{'MobileNetV2: first curves call (freezes the probe)':<58} {first:5.1f} s")
     start = time.perf_counter()
     steps = len(metrics.sanity(explainer, PHOTO, explainer.default_layer)["cascade"])
     print(f"{'MobileNetV2: sanity check, ' + str(steps) + ' randomisation steps':<58} {time.perf_counter() - start:5.1f} s "

