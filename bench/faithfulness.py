@@ -44,10 +44,11 @@ def table(title, results):
 
 def sanity_table(explainer, photos, methods):
     """Mean rank correlation with the original map after randomising the top 1, 3 and all blocks."""
+    blocks = len(metrics.weight_groups(explainer.model.network))
     print("\nSanity check, MobileNetV2 at out_relu, the five shared photos: mean rank correlation with the "
-          "original map\n\n| map | top block randomised | top 3 blocks | all 24 blocks | a random other class |\n"
+          f"original map\n\n| map | top block randomised | top 3 blocks | all {blocks} blocks | a random other class |\n"
           "|---|---|---|---|---|")
-    for method in [*(m for m in methods if m != "scorecam"), "sobel"]:  # Score-CAM: 12 s a map, 24 steps a photo
+    for method in [*(m for m in methods if m != "scorecam"), "sobel"]:  # Score-CAM: 12 s a map, 21 steps a photo
         rows = [metrics.sanity(explainer, photo, "out_relu", method) for photo in photos]
         steps = [[step["rank_correlation"] for step in row["cascade"]] for row in rows]
         other = np.mean([row["random_class"]["rank_correlation"] for row in rows])

@@ -65,7 +65,8 @@ def photo_input(drop_zone) -> Photo:
     drop_key = f"upload_{st.session_state.get('drop_round', 0)}"
     dropped = drop_zone.file_uploader("Drop a photo here", type=IMAGE_TYPES, key=drop_key,
                                       help="A photo dropped here is explained at once. It stays on this server.")
-    _gallery()
+    uploaded = dropped is not None or st.session_state.get("camera") is not None
+    _gallery(None if uploaded else st.session_state["photo_source"])
     with st.sidebar.expander("Camera"):
         snapshot = st.camera_input("Take a snapshot", key="camera", resolution="720p")
     for upload in (dropped, snapshot):
@@ -85,8 +86,9 @@ def photo_input(drop_zone) -> Photo:
     return Photo(name, photo_digest, compute.photo(photo_digest, data), data=data, link=f"sample:{name}")
 
 
-def _gallery() -> None:
-    """Samples as thumbnails, one click each, then the drawn shape."""
+def _gallery(shown: str | None) -> None:
+    """Samples as thumbnails, one click each, then the drawn shape; `shown` (the source on screen,
+    None for an upload) is highlighted."""
     st.sidebar.header("Photo")
     options = [f"sample:{name}" for name in SAMPLES] + [DRAWN]
     columns = [column for _ in range(0, len(options), 3) for column in st.sidebar.columns(3)]
@@ -96,9 +98,8 @@ def _gallery() -> None:
         else:
             column.image(compute.thumbnail(SAMPLES[option[7:]]), width="stretch")
         title = "shape" if option == DRAWN else option[7:].split()[0]
-        chosen = st.session_state.get("photo_source") == option
         column.button(title, key=f"use_{option}", on_click=use, args=(option,), width="stretch",
-                      type="primary" if chosen else "secondary")
+                      type="primary" if option == shown else "secondary")
 
 
 @functools.cache

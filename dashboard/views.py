@@ -4,6 +4,7 @@ methods, How it works. Each draws from cached explanations; drawing itself lives
 import io
 from dataclasses import dataclass
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -19,6 +20,8 @@ from dashboard.sidebar import class_name, layer_title, model_title
 from dashboard.url_state import choose, parse_list
 
 SCRUB_SIDE = 480  # pixels: the long side of the layer scrubber's maps (one pass, every conv layer)
+# Faithfulness curves: the chosen method in the accent colour, the three baselines far from it and each other.
+CURVE_COLOURS = ["#ff7f0e", "#1f77b4", "#9e9e9e", "#2ca02c"]
 
 
 @dataclass
@@ -183,6 +186,21 @@ def _grid(items, columns=4):
             column.image(image_jpeg(image), caption=caption, width="stretch")
 
 
+def _in_order_chart(frame: pd.DataFrame, x_label: str, domain: tuple, height: int = 260) -> None:
+    """Lines over named steps kept in the frame's order (st.line_chart sorts names alphabetically),
+    on a fixed value range so a flat line reads as flat."""
+    steps = list(frame.index)
+    long = frame.rename_axis("step").reset_index().melt("step", var_name="series", value_name="value")
+    several = len(frame.columns) > 1
+    chart = alt.Chart(long).mark_line(point=True).encode(
+        x=alt.X("step:N", sort=steps, title=x_label, axis=alt.Axis(labelAngle=-60, labelLimit=110)),
+        y=alt.Y("value:Q", title=None if several else frame.columns[0], scale=alt.Scale(domain=list(domain))),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom") if several else None),
+        tooltip=["step", "series", alt.Tooltip("value:Q", format=".2f")],
+    )
+    st.altair_chart(chart, height=height, width="stretch")
+
+
 def _depth(position: int, count: int) -> str:
     return ("early", "middle", "late")[min(2, 3 * position // max(count, 1))]
 
@@ -251,7 +269,7 @@ def compare_layers(view: View):
         slot.empty()
         frame = pd.DataFrame(scores).T
         frame.index = [name.split("/")[-1] for name in frame.index]
-        st.line_chart(frame, x_label="layer, first to last", height=240)
+        _in_order_chart(frame, "layer, first to last", (0, 1))
 
 
 def _progress(text):
@@ -279,7 +297,7 @@ def faithfulness(view: View):
     for column, kind in ((left, "deletion"), (right, "insertion")):
         column.markdown(f"**{kind.capitalize()}** ({TITLES[view.method]} against the baselines)")
         column.line_chart(pd.DataFrame({names[n]: scored[n][f"{kind}_curve"] for n in shown}, index=steps),
-                          x_label="share of pixels", y_label=f"p({view.label()})", height=240)
+                          x_label="share of pixels", y_label=f"p({view.label()})", height=240, color=CURVE_COLOURS)
     table = pd.DataFrame([{"map": TITLES.get(n, f"baseline: {n}"), "deletion AUC ↓": r["deletion_auc"],
                            "insertion AUC ↑": r["insertion_auc"]} for n, r in scored.items()])
     st.dataframe(table.sort_values("insertion AUC ↑", ascending=False), hide_index=True,
@@ -304,12 +322,11 @@ def faithfulness(view: View):
                                  view.photo.array, progress)
         slot.empty()
         cascade = checked["cascade"]
-        picks = cascade[:: max(1, len(cascade) // 7)][:8]
+        picks = [cascade[i] for i in np.unique(np.linspace(0, len(cascade) - 1, 8).round().astype(int))]  # first and last
         small = read_photo(view.photo.array, max_side=320)
         _grid([(view.overlay(step["map"], small), f"down to {step['block']}") for step in picks], columns=8)
-        st.line_chart(pd.DataFrame({"rank correlation": [s["rank_correlation"] for s in cascade]},
-                                   index=[s["block"] for s in cascade]), x_label="randomised from the top down to",
-                      height=220)
+        _in_order_chart(pd.DataFrame({"rank correlation": [s["rank_correlation"] for s in cascade]},
+                                     index=[s["block"] for s in cascade]), "randomised from the top down to", (-1, 1))
         other = checked["random_class"]
         st.caption(f"The map of a random other class ({class_name(view.explainer, other['class_index'])}) has rank "
                    f"correlation {other['rank_correlation']:.2f} with this one.")

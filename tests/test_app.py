@@ -1,5 +1,7 @@
 """The dashboard's main flows, through Streamlit's AppTest (the script runs in this process)."""
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -348,3 +350,33 @@ def test_the_faithfulness_tab_scores_every_method_and_runs_the_sanity_check(app)
     assert any("rank correlation" in c.value for c in app.caption)
     captions = [image.proto.imgs[0].caption for image in app.main.get("image")]
     assert any(c.startswith("down to predictions") for c in captions)
+    # The rank-correlation curve runs from the top block down, as randomised (not in alphabetical order).
+    orders = [json.loads(chart.proto.spec).get("encoding", {}).get("x", {}).get("sort") for chart in app.main.get("vega_lite_chart")]
+    assert ["predictions", "Conv_1", "block_16", "block_15"] in [order[:4] for order in orders if order]
+
+
+def test_which_layer_scores_every_convolution_layer_first_to_last(app):
+    """On a drawn shape (ground truth known): the pointing game and energy inside, per layer, in graph order."""
+    app.sidebar.button(key="use_drawn").click().run()
+    app.session_state["tab"] = "Compare layers"
+    app.run()
+    app.toggle(key="score_layers").set_value(True).run()
+    assert not app.exception and not app.error
+    explainer = Explainer("mobilenet_v2")
+    convs = [name.split("/")[-1] for name in explainer.conv_layers]
+    (chart,) = [c for c in app.main.get("vega_lite_chart")
+                if json.loads(c.proto.spec).get("encoding", {}).get("x", {}).get("sort")]
+    spec = json.loads(chart.proto.spec)
+    assert spec["encoding"]["x"]["sort"] == convs  # Conv1 ... out_relu, not alphabetical
+    series = {row["series"] for row in _chart_rows(chart, spec)}
+    assert series == {"pointing game", "energy inside"}
+    assert all(0 <= row["value"] <= 1 for row in _chart_rows(chart, spec))
+
+
+def _chart_rows(chart, spec):
+    """The rows of a chart's data (Streamlit sends them as Arrow tables beside the spec)."""
+    import pyarrow as pa
+
+    datasets = chart.proto.datasets or []
+    table = pa.ipc.open_stream(datasets[0].data.data).read_all() if datasets else pa.ipc.open_stream(chart.proto.data.data).read_all()
+    return table.to_pylist()

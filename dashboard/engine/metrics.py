@@ -126,13 +126,14 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 def weight_groups(network) -> list[tuple[str, list]]:
     """Layers with trainable weights, top (output) first, grouped by block: consecutive layers whose
-    names share the part up to their first number ("block_16_expand", "block_16_project" -> "block_16")."""
+    names share the part up to their first number ("block_16_expand", "block_16_project" -> "block_16"),
+    or, without a number, their first two words ("expanded_conv_depthwise" -> "expanded_conv")."""
     import re
 
     groups = []
     for layer in reversed(_weighted_layers(network)):
         match = re.match(r"^(.*?\d+)", layer.name)
-        block = match.group(1) if match else layer.name
+        block = match.group(1) if match else "_".join(layer.name.split("_")[:2])
         if groups and groups[-1][0] == block:
             groups[-1][1].append(layer)
         else:
