@@ -37,6 +37,11 @@ def model_title(key: str) -> str:
     return f"{shipped_models()[key]['title']} · offline"
 
 
+def model_name(key: str, explainer: Explainer) -> str:
+    """The model's name in sentences: "MobileNetV2", or a dropped file's name."""
+    return explainer.model.name if key.startswith("file:") else model_title(key).split(" · ")[0]
+
+
 def _follow_model() -> None:
     """Shapes models see drawn shapes; ImageNet models see photos."""
     shipped = st.session_state["model"] in shipped_models()
@@ -77,10 +82,10 @@ def model_picker() -> tuple[str, Explainer]:
             st.error(str(error))
             st.stop()
         if choice != OWN_MODEL:  # the picker goes back to the model still shown
-            st.session_state["_notice"] = f"{error} Still showing {model_title(previous[0]).split(' · ')[0]}."
+            st.session_state["_notice"] = f"{error} Still showing {model_name(*previous)}."
             st.session_state["_return_to"] = previous[0]
             st.rerun()
-        st.error(f"{error} Still showing {model_title(previous[0]).split(' · ')[0]}.")
+        st.error(f"{error} Still showing {model_name(*previous)}.")
         return previous
     st.session_state["_last_good_model"] = loaded
     return loaded
@@ -95,13 +100,14 @@ def _own_model():
         "Preprocessing", [AUTO, *PREPROCESS_MODES], key="preprocess", format_func=PREPROCESS_TITLES.get,
         help="How the model expects its pixels: the range it was trained on.",
     )
-    if not uploads:
+    models = [upload for upload in uploads or [] if not upload.name.lower().endswith(".txt")]
+    texts = [upload for upload in uploads or [] if upload.name.lower().endswith(".txt")]
+    if not models:
         raise NoModelYet()
-    models = [upload for upload in uploads if not upload.name.lower().endswith(".txt")]
-    texts = [upload for upload in uploads if upload.name.lower().endswith(".txt")]
-    if len(models) != 1 or len(texts) > 1:
-        raise InputError("Drop one model file (.keras, .h5 or a Teachable Machine .zip) and at most one labels.txt.")
-    model, labels = models[0], texts[0].getvalue() if texts else None
+    # Dropping a second model adds it to the list: the newest file is the one meant.
+    model, labels = models[-1], texts[-1].getvalue() if texts else None
+    if len(models) > 1 or len(texts) > 1:
+        st.sidebar.caption(f"Using the files dropped last: {model.name}{' and ' + texts[-1].name if texts else ''}.")
     model_digest, labels_digest = compute.digest(model.getvalue()), labels and compute.digest(labels)
     mode = None if preprocess == AUTO else preprocess
     output = st.session_state.get("model_output")

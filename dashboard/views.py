@@ -16,7 +16,7 @@ from dashboard.engine.graph import upsample
 from dashboard.engine.render import (blend, colorize, diverging, enlarge, figure_png, image_jpeg, image_png,
                                      legend_strip, mark_peak, outline, side_by_side)
 from dashboard.photos import Photo
-from dashboard.sidebar import class_name, layer_title, model_title
+from dashboard.sidebar import class_name, layer_title, model_name
 from dashboard.url_state import choose, parse_list
 
 SCRUB_SIDE = 480  # pixels: the long side of the layer scrubber's maps (one pass, every conv layer)
@@ -60,9 +60,8 @@ class View:
         return class_name(self.explainer, self.class_index if class_index is None else class_index)
 
     @property
-    def model_title(self) -> str:
-        return model_title(self.model_key).split(" · ")[0] if not self.model_key.startswith("file:") \
-            else self.explainer.model.name
+    def model_name(self) -> str:
+        return model_name(self.model_key, self.explainer)
 
     def caption(self, layer=None, method=None) -> str:
         what = "against" if self.counterfactual else "for"
@@ -91,7 +90,7 @@ def _what_it_shows(view: View, explanation) -> str:
         return (f"**Counterfactual:** the colours show what counts *against* *{view.label()}*: where the model's "
                 f"score for it would rise if those parts were gone. Computed on a {h}×{w} grid at this layer, "
                 "then stretched over the photo.")
-    return (f"The colours show where {view.model_title} found evidence for *{view.label()}*: red parts raised its "
+    return (f"The colours show where {view.model_name} found evidence for *{view.label()}*: red parts raised its "
             f"score for that class most, blue parts not at all. Computed on a {h}×{w} grid at this layer, then "
             "stretched over the photo.")
 
@@ -108,7 +107,7 @@ def legend(view: View, large=False):
 def summary_line(view: View, predictions, html=False) -> str:
     index, _, probability = predictions[0]
     bold = (lambda text: f"<b>{text}</b>") if html else (lambda text: f"**{text}**")
-    return f"{bold(view.model_title)} · top-1: {bold(class_name(view.explainer, index).rsplit(' (', 1)[0])} {probability:.0%}"
+    return f"{bold(view.model_name)} · top-1: {bold(class_name(view.explainer, index).rsplit(' (', 1)[0])} {probability:.0%}"
 
 
 def explore(view: View, predictions):
@@ -167,7 +166,7 @@ def presenter(view: View, predictions):
     original.image(compute.display_jpeg(view.photo.digest, view.photo.array), width="stretch")
     blended.image(image_jpeg(_shown(view, e, view.layer)), width="stretch")
     what = "what speaks against" if view.counterfactual else "for"
-    st.markdown(f"<div class='present-caption'>Where {view.model_title} looks {what} "
+    st.markdown(f"<div class='present-caption'>Where {view.model_name} looks {what} "
                 f"<em>{view.label().rsplit(' (', 1)[0]}</em> at {view.layer.split('/')[-1]}</div>",
                 unsafe_allow_html=True)
     legend(view, large=True)
@@ -201,6 +200,15 @@ def _in_order_chart(frame: pd.DataFrame, x_label: str, domain: tuple, height: in
     st.altair_chart(chart, height=height, width="stretch")
 
 
+def _quick_method(view: View, over: str) -> str:
+    """The chosen method, or Grad-CAM in its place for Score-CAM (said on the page): Score-CAM runs the
+    model once per channel, which over many layers or networks would take minutes."""
+    if view.method != "scorecam":
+        return view.method
+    st.caption(f"Score-CAM runs the model once per channel, which for {over} would take minutes: this uses Grad-CAM.")
+    return "gradcam"
+
+
 def _depth(position: int, count: int) -> str:
     return ("early", "middle", "late")[min(2, 3 * position // max(count, 1))]
 
@@ -211,11 +219,7 @@ def through_the_layers(view: View):
     layers = view.explainer.conv_layers
     small = compute.PHOTOS.get(("small", view.photo.digest), lambda: read_photo(view.photo.array, max_side=SCRUB_SIDE))
     size = small.shape[:2]
-    method = view.method
-    if method == "scorecam":  # once per channel of every layer would take minutes
-        method = "gradcam"
-        st.caption("Score-CAM runs the model once per channel, which for every layer would take minutes: "
-                   "this walk uses Grad-CAM.")
+    method = _quick_method(view, "every layer")
     e = view.explain(layers=layers, size=size, method=method)
     choose("scrub", layers, layers[-1])
     play, _ = st.columns([1, 5])
@@ -263,9 +267,9 @@ def compare_layers(view: View):
     if st.toggle(f"Score every convolution layer ({what})", key="score_layers"):
         convs = tuple(view.explainer.conv_layers)
         slot, progress = _progress("Scoring the layers")
-        scores = compute.layer_quality(view.model_key, view.photo.digest, convs, view.class_index, view.method
-                                       if view.method != "scorecam" else "gradcam", view.explainer, view.photo.array,
-                                       mask, progress)
+        scores = compute.layer_quality(view.model_key, view.photo.digest, convs, view.class_index,
+                                       _quick_method(view, "every layer"), view.explainer, view.photo.array, mask,
+                                       progress)
         slot.empty()
         frame = pd.DataFrame(scores).T
         frame.index = [name.split("/")[-1] for name in frame.index]
@@ -318,7 +322,7 @@ def faithfulness(view: View):
     if st.toggle("Run the sanity check", key="run_sanity", help="About 4 s on MobileNetV2."):
         slot, progress = _progress("Randomising the network from the top")
         checked = compute.sanity(view.model_key, view.photo.digest, view.layer, view.class_index,
-                                 view.method if view.method != "scorecam" else "gradcam", view.explainer,
+                                 _quick_method(view, "every randomised copy of the network"), view.explainer,
                                  view.photo.array, progress)
         slot.empty()
         cascade = checked["cascade"]

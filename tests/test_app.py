@@ -122,6 +122,27 @@ def test_a_refused_model_file_explains_why_and_keeps_the_previous_model(app, tmp
     assert "MobileNetV2" in _summary(app) and _overlay(app)
 
 
+def test_the_model_dropped_last_is_used_and_a_refused_one_keeps_the_one_shown(app, tmp_path):
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(inputs))
+    keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(pooled)).save(tmp_path / "first.keras")
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(pooled)).save(tmp_path / "second.keras")
+    shifted = keras.layers.Lambda(lambda t: t + 1)(inputs)
+    keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(shifted))).save(tmp_path / "evil.keras")
+    first, second, evil = (("{}.keras".format(n), (tmp_path / f"{n}.keras").read_bytes()) for n in ("first", "second", "evil"))
+    _own_model(app, first)
+    # The uploader keeps what was dropped before, so each drop adds to the list.
+    _own_model(app, first, evil)
+    assert "Lambda" in app.error[0].value and "Still showing first" in app.error[0].value
+    assert "first" in _summary(app) and _overlay(app)
+    _own_model(app, first, evil, second)
+    assert not app.error and "second" in _summary(app)
+    assert len(app.sidebar.selectbox(key="class").options) == 3
+    assert any("Using the files dropped last: second.keras" in c.value for c in app.sidebar.caption)
+
+
 def _opened(params):
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
     at.query_params.update(params)
