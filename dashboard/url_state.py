@@ -13,9 +13,10 @@ import streamlit as st
 LISTS = ("compare_layers", "compare_classes", "compare_methods")  # kept in the link as comma lists
 KEYS = ("model", "photo", "layer", "class", "method", "counterfactual", "opacity", "colormap", "tab", "present",
         "all_layers", "scrub", *LISTS)
-# Selections that must survive runs in which their widget is not drawn.
+# Selections that must survive runs in which their widget is not drawn (a tab that is not open; the
+# sidebar's lower half while "Your own model" waits for its file).
 PERSISTENT = ("compare_layers", "compare_classes", "compare_methods", "shared_scale", "scrub", "all_layers",
-              "present", "light", "counterfactual")
+              "present", "light", "counterfactual", "method", "opacity", "colormap")
 
 
 def keep_selections() -> None:

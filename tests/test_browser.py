@@ -265,3 +265,35 @@ def test_a_phone_sees_the_result_first(server, browser):
     page.screenshot(path=ARTIFACTS / "phone_390x844.png")
     assert not page.locator('[data-testid="stSidebar"][aria-expanded="true"]').count()
     _no_exception(page)
+
+
+def test_the_faithfulness_tab_draws_curves_scores_and_the_sanity_check(server, browser):
+    url, _ = server
+    panel = lambda p: p.locator('[role="tabpanel"]:visible')  # noqa: E731
+    page = _open(browser, f"{url}/?tab=Faithfulness", ready=lambda p: panel(p).locator('[data-testid="stDataFrame"]'))
+    assert panel(page).locator('[data-testid="stVegaLiteChart"]').count() == 2  # deletion and insertion
+    assert panel(page).locator('[data-testid="stImage"]').count() == 4  # the photo at 0, 10, 25 and 50% deleted
+    panel(page).get_by_text("Run the sanity check").click()
+    panel(page).get_by_text("The map of a random other class").wait_for(timeout=120_000)
+    page.wait_for_function("() => [...document.querySelectorAll('img')].every(i => i.complete)")
+    assert panel(page).locator('[data-testid="stImage"]').count() == 4 + 8  # and the strip of randomised maps
+    assert panel(page).locator('[data-testid="stVegaLiteChart"]').count() == 3  # and the rank-correlation curve
+    page.screenshot(path=ARTIFACTS / "8_faithfulness_sanity.png")
+    _no_exception(page)
+
+
+def test_display_choices_survive_a_model_that_waits_for_its_file(server, browser):
+    # "Your own model" without a file stops before the sidebar's display widgets are drawn, and
+    # Streamlit forgets the value of a widget a run leaves out (the slider came back at 0).
+    url, _ = server
+    page = _open(browser, url)
+    before = _overlay(page).get_attribute("src")
+    page.locator('[data-testid="stSlider"] input[type="range"]').first.focus()
+    page.keyboard.press("ArrowRight")
+    _wait_for_new_overlay(page, before)
+    _choose(page, "Model", "Your own")
+    page.get_by_text("Drop your model file in the sidebar").wait_for(timeout=60_000)
+    _choose(page, "Model", "MobileNetV2")
+    _overlay(page).wait_for(timeout=120_000)
+    assert "0.55" in page.locator('[data-testid="stSlider"]').first.inner_text()
+    _no_exception(page)
