@@ -274,6 +274,10 @@ def compare_layers(view: View):
         frame = pd.DataFrame(scores).T
         frame.index = [name.split("/")[-1] for name in frame.index]
         _in_order_chart(frame, "layer, first to last", (0, 1))
+        score = frame.columns[-1]  # insertion AUC, or the energy inside the object on drawn shapes
+        shown = view.layer.split("/")[-1]
+        here = f"; at {shown}, the layer shown: {frame[score][shown]:.2f}" if shown in frame.index else ""
+        st.caption(f"Highest {score}: **{frame[score].idxmax()}** ({frame[score].max():.2f}){here}.")
 
 
 def _progress(text):
@@ -332,8 +336,11 @@ def faithfulness(view: View):
         _in_order_chart(pd.DataFrame({"rank correlation": [s["rank_correlation"] for s in cascade]},
                                      index=[s["block"] for s in cascade]), "randomised from the top down to", (-1, 1))
         other = checked["random_class"]
+        empty = sum(step["map"].max() <= 0 for step in cascade)
         st.caption(f"The map of a random other class ({class_name(view.explainer, other['class_index'])}) has rank "
-                   f"correlation {other['rank_correlation']:.2f} with this one.")
+                   f"correlation {other['rank_correlation']:.2f} with this one." + (
+                       f" {empty} of the {len(cascade)} randomised networks gave an empty map (no positive evidence "
+                       "for the class), counted as 0." if empty else ""))
 
 
 def compare_classes(view: View, predictions):

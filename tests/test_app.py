@@ -392,6 +392,9 @@ def test_which_layer_scores_every_convolution_layer_first_to_last(app):
     series = {row["series"] for row in _chart_rows(chart, spec)}
     assert series == {"pointing game", "energy inside"}
     assert all(0 <= row["value"] <= 1 for row in _chart_rows(chart, spec))
+    rows = [row for row in _chart_rows(chart, spec) if row["series"] == "energy inside"]
+    best = max(rows, key=lambda row: row["value"])  # the peak is named under the chart
+    assert any(c.value.startswith(f"Highest energy inside: **{best['step']}** ({best['value']:.2f})") for c in app.caption)
 
 
 def _chart_rows(chart, spec):
