@@ -330,9 +330,10 @@ def faithfulness(view: View):
                                  view.photo.array, progress)
         slot.empty()
         cascade = checked["cascade"]
-        picks = [cascade[i] for i in np.unique(np.linspace(0, len(cascade) - 1, 8).round().astype(int))]  # first and last
+        picks = [cascade[i] for i in np.unique(np.linspace(0, len(cascade) - 1, 7).round().astype(int))]  # first and last
         small = read_photo(view.photo.array, max_side=320)
-        _grid([(view.overlay(step["map"], small), f"down to {step['block']}") for step in picks], columns=8)
+        _grid([(view.overlay(checked["map"], small), "the trained network")]
+              + [(view.overlay(step["map"], small), f"down to {step['block']}") for step in picks], columns=8)
         _in_order_chart(pd.DataFrame({"rank correlation": [s["rank_correlation"] for s in cascade]},
                                      index=[s["block"] for s in cascade]), "randomised from the top down to", (-1, 1))
         other = checked["random_class"]

@@ -370,7 +370,7 @@ def test_the_faithfulness_tab_scores_every_method_and_runs_the_sanity_check(app)
     assert not app.exception and not app.error
     assert any("rank correlation" in c.value for c in app.caption)
     captions = [image.proto.imgs[0].caption for image in app.main.get("image")]
-    assert any(c.startswith("down to predictions") for c in captions)
+    assert "the trained network" in captions and any(c.startswith("down to predictions") for c in captions)
     # The rank-correlation curve runs from the top block down, as randomised (not in alphabetical order).
     orders = [json.loads(chart.proto.spec).get("encoding", {}).get("x", {}).get("sort") for chart in app.main.get("vega_lite_chart")]
     assert ["predictions", "Conv_1", "block_16", "block_15"] in [order[:4] for order in orders if order]

@@ -156,7 +156,8 @@ def sanity(explainer, photo: np.ndarray, layer: str, method: str = "gradcam", cl
     """Cascading randomisation from the top, on a copy of the network (the cached model is never
     touched), and the map of a random other class. `method` may also be "sobel" (ignores the model).
 
-    Returns {"cascade": [{"randomised_from", "rank_correlation", "map"}], "random_class": {...}}."""
+    Returns {"map": the original map, "cascade": [{"randomised_from", "block", "rank_correlation", "map"}],
+    "random_class": {"class_index", "rank_correlation"}}."""
     import keras
 
     from .explainer import Explainer
@@ -187,7 +188,7 @@ def sanity(explainer, photo: np.ndarray, layer: str, method: str = "gradcam", cl
     others = [index for index in range(len(explainer.labels)) if index != target]
     other = int(rng.choice(others))
     e = explainer.explain(photo, layers=[layer], class_index=other, method=_model_method(method))
-    return {"cascade": cascade,
+    return {"map": reference, "cascade": cascade,
             "random_class": {"class_index": other,
                              "rank_correlation": rank_correlation(reference, _map_of(e, layer, method, photo))}}
 
