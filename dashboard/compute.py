@@ -101,14 +101,15 @@ def faithfulness(model_key, photo_digest, layer, class_index, methods: tuple, ex
     def work():
         scored, names = {}, [*methods, "centre", "random", "sobel"]
         maps = metrics.baselines(array)
+        tell = progress or (lambda done: None)
         for done, name in enumerate(names):
             if name in maps:
                 saliency = maps[name]
-            else:
-                saliency = explain(model_key, photo_digest, (layer,), class_index, name, False, explainer, array).maps[layer]
+            else:  # Score-CAM's channels move the bar within its share
+                saliency = explain(model_key, photo_digest, (layer,), class_index, name, False, explainer, array,
+                                   progress=lambda part: tell((done + part) / len(names))).maps[layer]
             scored[name] = metrics.curves(explainer, array, saliency, class_index)
-            if progress:
-                progress((done + 1) / len(names))
+            tell((done + 1) / len(names))
         return scored
 
     return RESULTS.get(("faithfulness", model_key, photo_digest, layer, class_index, methods), work)

@@ -11,10 +11,13 @@ from dashboard import url_state
 from dashboard.photos import UPLOAD
 
 # Streamlit leaves about 6rem above the first element: on a 1280x720 projector the photo and the
-# map must start above the fold, so the page begins right under the toolbar.
+# map must start above the fold, so the page begins right under the toolbar. The sidebar's buttons
+# are three to a row (the gallery): with Streamlit's padding "astronaut" did not fit.
 COMPACT = """<style>
 .block-container {padding-top: 3rem; padding-bottom: 1rem}
 [data-testid="stMainBlockContainer"] h1 {padding: 0 0 .1rem 0 !important; font-size: 2rem !important}
+[data-testid="stSidebar"] [data-testid="stButton"] button {padding-left: .3rem; padding-right: .3rem}
+[data-testid="stSidebar"] [data-testid="stButton"] button p {font-size: .85rem}
 </style>"""
 PRESENTING = """<style>
 .block-container {padding-top: 2.2rem; max-width: 100%}
