@@ -376,6 +376,19 @@ def test_the_faithfulness_tab_scores_every_method_and_runs_the_sanity_check(app)
     assert ["predictions", "Conv_1", "block_16", "block_15"] in [order[:4] for order in orders if order]
 
 
+def test_with_score_cam_chosen_it_is_scored_and_the_sanity_check_says_it_uses_grad_cam(app):
+    app.session_state["method"] = "scorecam"
+    app.session_state["layer"] = "block_16_project"  # 320 channels: Score-CAM in seconds
+    app.session_state["tab"] = "Faithfulness"
+    app.run()
+    assert not app.exception and not app.error
+    (table,) = app.dataframe
+    assert len(table.value) == 10 and "Score-CAM" in set(table.value["map"])
+    app.toggle(key="run_sanity").set_value(True).run()
+    assert not app.exception and not app.error
+    assert any("this uses Grad-CAM" in c.value for c in app.caption)
+
+
 def test_which_layer_scores_every_convolution_layer_first_to_last(app):
     """On a drawn shape (ground truth known): the pointing game and energy inside, per layer, in graph order."""
     app.sidebar.button(key="use_drawn").click().run()
