@@ -12,12 +12,14 @@ from dashboard.photos import UPLOAD
 
 # Streamlit leaves about 6rem above the first element: on a 1280x720 projector the photo and the
 # map must start above the fold, so the page begins right under the toolbar. The sidebar's buttons
-# are three to a row (the gallery): with Streamlit's padding "astronaut" did not fit.
+# are three to a row (the gallery): with Streamlit's padding "astronaut" did not fit. On a phone the
+# photo and its overlay stack: the overlay comes first, so the result is what a student sees.
 COMPACT = """<style>
 .block-container {padding-top: 3rem; padding-bottom: 1rem}
 [data-testid="stMainBlockContainer"] h1 {padding: 0 0 .1rem 0 !important; font-size: 2rem !important}
 [data-testid="stSidebar"] [data-testid="stButton"] button {padding-left: .3rem; padding-right: .3rem}
 [data-testid="stSidebar"] [data-testid="stButton"] button p {font-size: .85rem}
+@media (max-width: 640px) {.st-key-photo_and_overlay [data-testid="stHorizontalBlock"] {flex-direction: column-reverse}}
 </style>"""
 PRESENTING = """<style>
 .block-container {padding-top: 2.2rem; max-width: 100%}

@@ -124,7 +124,7 @@ def explore(view: View, predictions):
         st.markdown(f"Ground truth (white outline): the map's peak (white cross) **{'hits' if hit else 'misses'}** "
                     f"the object; {metrics.energy_inside(heatmap, view.photo.mask):.0%} of the map's energy lies inside it. "
                     f"The model's prediction, *{predicted}*, is **{verdict}**.")
-    original, blended = st.columns(2)
+    original, blended = _photo_and_overlay()
     original.image(compute.display_jpeg(view.photo.digest, view.photo.array), caption=f"original · {view.photo.name}",
                    width="stretch")
     blended.image(image_jpeg(shown), caption=view.caption(), width="stretch")
@@ -162,7 +162,7 @@ def presenter(view: View, predictions):
     """For a projector: one line of context, the photo and its map large, a large caption."""
     e = view.explain()
     st.markdown(f"<div class='present-line'>{summary_line(view, predictions, html=True)}</div>", unsafe_allow_html=True)
-    original, blended = st.columns(2)
+    original, blended = _photo_and_overlay()
     original.image(compute.display_jpeg(view.photo.digest, view.photo.array), width="stretch")
     blended.image(image_jpeg(_shown(view, e, view.layer)), width="stretch")
     what = "what speaks against" if view.counterfactual else "for"
@@ -170,6 +170,11 @@ def presenter(view: View, predictions):
                 f"<em>{view.label().rsplit(' (', 1)[0]}</em> at {view.layer.split('/')[-1]}</div>",
                 unsafe_allow_html=True)
     legend(view, large=True)
+
+
+def _photo_and_overlay():
+    """Two columns, photo and overlay; on a phone they stack with the overlay first (layout.COMPACT)."""
+    return st.container(key="photo_and_overlay").columns(2)
 
 
 def _npy(array) -> bytes:

@@ -264,6 +264,9 @@ def test_a_phone_sees_the_result_first(server, browser):
     page = _open(browser, url, viewport=(390, 844))
     page.screenshot(path=ARTIFACTS / "phone_390x844.png")
     assert not page.locator('[data-testid="stSidebar"][aria-expanded="true"]').count()
+    original = page.locator('[data-testid="stImage"]').filter(has_text="original ·").bounding_box()
+    overlay = _overlay(page).bounding_box()
+    assert overlay["y"] < original["y"], (overlay, original)  # stacked, the overlay first
     _no_exception(page)
 
 
