@@ -32,6 +32,7 @@ def digest(data: bytes) -> str:
 # copies each value per hit). Identical requests made at once are computed once.
 PHOTOS = SizedCache(192 << 20)  # working-size photos and their display JPEGs
 RESULTS = SizedCache(640 << 20)  # predictions and explanations (maps at working size)
+SANITY_SIDE = 320  # pixels: the sanity check's photo and maps (the model sees 224 px anyway)
 
 
 def photo(photo_digest: str, data: bytes) -> np.ndarray:
@@ -42,6 +43,11 @@ def photo(photo_digest: str, data: bytes) -> np.ndarray:
 def display_jpeg(photo_digest: str, array: np.ndarray) -> bytes:
     """The photo as JPEG bytes, encoded once: st.image would re-encode the array on every rerun."""
     return PHOTOS.get(("jpeg", photo_digest), lambda: image_jpeg(array))
+
+
+def preview(photo_digest: str, array: np.ndarray, side: int) -> np.ndarray:
+    """The photo with its long side at most `side`, made once: for views that show many small maps."""
+    return PHOTOS.get(("preview", photo_digest, side), lambda: read_photo(array, max_side=side))
 
 
 def thumbnail(path: Path) -> np.ndarray:
@@ -116,10 +122,10 @@ def faithfulness(model_key, photo_digest, layer, class_index, methods: tuple, ex
 
 
 def sanity(model_key, photo_digest, layer, class_index, method, explainer, array, progress=None):
-    """The cascading-randomisation check, on a 320 px copy of the photo (the model sees 224 px anyway)."""
-    small = read_photo(array, max_side=320)
+    """The cascading-randomisation check, on a SANITY_SIDE px copy of the photo (made once, shared with its strip)."""
     return RESULTS.get(("sanity", model_key, photo_digest, layer, class_index, method),
-                       lambda: metrics.sanity(explainer, small, layer, method, class_index, progress=progress))
+                       lambda: metrics.sanity(explainer, preview(photo_digest, array, SANITY_SIDE), layer, method,
+                                              class_index, progress=progress))
 
 
 def layer_quality(model_key, photo_digest, layers: tuple, class_index, method, explainer, array, mask=None,

@@ -37,9 +37,14 @@ def model_title(key: str) -> str:
     return f"{shipped_models()[key]['title']} · offline"
 
 
+def short_title(key: str) -> str:
+    """The picker's name without its status: "MobileNetV2"."""
+    return model_title(key).split(" · ")[0]
+
+
 def model_name(key: str, explainer: Explainer) -> str:
     """The model's name in sentences: "MobileNetV2", or a dropped file's name."""
-    return explainer.model.name if key.startswith("file:") else model_title(key).split(" · ")[0]
+    return explainer.model.name if key.startswith("file:") else short_title(key)
 
 
 def _follow_model() -> None:
@@ -70,7 +75,7 @@ def model_picker() -> tuple[str, Explainer]:
             loaded = _own_model()
         else:
             where = "downloading its ImageNet weights" if choice in ZOO and not ZOO[choice].cached else "from this server"
-            with st.spinner(f"Loading {model_title(choice).split(' · ')[0]} ({where})..."):
+            with st.spinner(f"Loading {short_title(choice)} ({where})..."):
                 loaded = (choice, compute.named_explainer(choice))
     except InputError as error:
         previous = st.session_state.get("_last_good_model")

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import compute
-from dashboard.engine import METHODS, TITLES, Explainer, metrics, read_photo, shipped_models
+from dashboard.engine import METHODS, TITLES, Explainer, metrics, shipped_models
 from dashboard.engine.explainer import scale
 from dashboard.engine.graph import upsample
 from dashboard.engine.render import (blend, colorize, diverging, enlarge, figure_png, image_jpeg, image_png,
@@ -222,7 +222,7 @@ def through_the_layers(view: View):
     """A scrubber through the convolution layers, first to last: one pass computes every map (at a
     small size), so each step only blends."""
     layers = view.explainer.conv_layers
-    small = compute.PHOTOS.get(("small", view.photo.digest), lambda: read_photo(view.photo.array, max_side=SCRUB_SIDE))
+    small = compute.preview(view.photo.digest, view.photo.array, SCRUB_SIDE)
     size = small.shape[:2]
     method = _quick_method(view, "every layer")
     e = view.explain(layers=layers, size=size, method=method)
@@ -336,17 +336,19 @@ def faithfulness(view: View):
         slot.empty()
         cascade = checked["cascade"]
         picks = [cascade[i] for i in np.unique(np.linspace(0, len(cascade) - 1, 7).round().astype(int))]  # first and last
-        small = read_photo(view.photo.array, max_side=320)
+        small = compute.preview(view.photo.digest, view.photo.array, compute.SANITY_SIDE)
         _grid([(view.overlay(checked["map"], small), "the trained network")]
               + [(view.overlay(step["map"], small), f"down to {step['block']}") for step in picks], columns=8)
         _in_order_chart(pd.DataFrame({"rank correlation": [s["rank_correlation"] for s in cascade]},
                                      index=[s["block"] for s in cascade]), "randomised from the top down to", (-1, 1))
         other = checked["random_class"]
+        note = (f"The map of a random other class ({class_name(view.explainer, other['class_index'])}) has rank "
+                f"correlation {other['rank_correlation']:.2f} with this one.")
         empty = sum(step["map"].max() <= 0 for step in cascade)
-        st.caption(f"The map of a random other class ({class_name(view.explainer, other['class_index'])}) has rank "
-                   f"correlation {other['rank_correlation']:.2f} with this one." + (
-                       f" {empty} of the {len(cascade)} randomised networks gave an empty map (no positive evidence "
-                       "for the class), counted as 0." if empty else ""))
+        if empty:
+            note += (f" {empty} of the {len(cascade)} randomised networks gave an empty map (no positive evidence "
+                     "for the class), counted as 0.")
+        st.caption(note)
 
 
 def compare_classes(view: View, predictions):
