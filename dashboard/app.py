@@ -7,11 +7,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamlit runs t
 
 import streamlit as st  # noqa: E402
 
-from dashboard import compute, layout, photos, sidebar, url_state, views  # noqa: E402
+from dashboard import compute, layout, photos, sidebar, tabs, url_state  # noqa: E402
 from dashboard.engine import InputError  # noqa: E402
+from dashboard.tabs import explore  # noqa: E402
+from dashboard.view import View, summary_line  # noqa: E402
 
-TABS = ["Explore", "Through the layers", "Compare layers", "Compare classes", "Compare methods", "Faithfulness",
-        "How it works"]
+url_state.own(tabs.KEYS, tabs.KEPT)
 
 opened_presenting = url_state.flag(st.query_params.get("present", "0"))
 st.set_page_config(page_title="Grad-CAM Explorer", page_icon="🔥", layout="wide",
@@ -37,32 +38,28 @@ class_index = sidebar.class_picker(explainer, predictions, context=f"{model_key}
 layer = sidebar.layer_picker(explainer)
 method, counterfactual = sidebar.method_picker()
 opacity, colormap = sidebar.display_controls()
-view = views.View(model_key=model_key, explainer=explainer, photo=photo, class_index=class_index, layer=layer,
+view = View(model_key=model_key, explainer=explainer, photo=photo, class_index=class_index, layer=layer,
                   method=method, counterfactual=counterfactual, opacity=opacity, colormap=colormap)
 
-url_state.choose("tab", TABS, TABS[0])
+url_state.choose("tab", tabs.TITLES, tabs.TITLES[0])
 state = st.session_state
 url_state.publish(
     model=model_key if not model_key.startswith("file:") else "own", photo=photo.link, layer=layer,
     method=method, counterfactual=counterfactual, opacity=opacity, colormap=colormap, tab=state["tab"],
-    present=presenting or None, all_layers=state.get("all_layers") or None, scrub=state.get("scrub"),
-    compare_layers=state.get("compare_layers"), compare_classes=state.get("compare_classes"),
-    compare_methods=state.get("compare_methods"), **{"class": class_index},
+    present=presenting or None, all_layers=state.get("all_layers") or None, **{"class": class_index},
+    **{key: state.get(key) for key in tabs.KEYS},
 )
-summary.markdown(views.summary_line(view, predictions))
+if not presenting:  # presenter mode has its own, larger line
+    summary.markdown(summary_line(view, predictions))
 layout.share_button(share, photo.link)
 
 try:
     if presenting:
-        views.presenter(view, predictions)
+        explore.presenter(view, predictions)
     else:
-        tabs = st.tabs(TABS, key="tab", on_change="rerun")
-        draws = [lambda: views.explore(view, predictions), lambda: views.through_the_layers(view),
-                 lambda: views.compare_layers(view), lambda: views.compare_classes(view, predictions),
-                 lambda: views.compare_methods(view), lambda: views.faithfulness(view), lambda: views.how_it_works(view)]
-        for tab, draw in zip(tabs, draws):
+        for tab, module in zip(st.tabs(tabs.TITLES, key="tab", on_change="rerun"), tabs.TABS):
             if tab.open:
                 with tab:
-                    draw()
+                    module.draw(view, predictions)
 except InputError as error:
     st.error(str(error))

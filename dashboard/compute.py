@@ -5,6 +5,7 @@ by all sessions, so moving the opacity slider or switching colormap never reache
 import hashlib
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ from streamlit.runtime.scriptrunner import script_runner
 
 from dashboard.engine import Explainer, load_model, metrics, read_photo
 from dashboard.engine.cache import SizedCache
-from dashboard.engine.render import colour_bar_figure, figure_png, image_jpeg
+from dashboard.engine.render import DISPLAY_SIDE, colour_bar_figure, figure_png, image_jpeg
+from dashboard.engine.render import map_png as encode_map
 
 # After every run Streamlit calls keras.backend.clear_session(), which empties TensorFlow's
 # kernel cache: the next call of every compiled pass is re-optimised (measured: 0.55 s instead
@@ -40,9 +42,30 @@ def photo(photo_digest: str, data: bytes) -> np.ndarray:
     return PHOTOS.get(("photo", photo_digest), lambda: read_photo(data))
 
 
-def display_jpeg(photo_digest: str, array: np.ndarray) -> bytes:
-    """The photo as JPEG bytes, encoded once: st.image would re-encode the array on every rerun."""
-    return PHOTOS.get(("jpeg", photo_digest), lambda: image_jpeg(array))
+def display_jpeg(photo_digest: str, array: np.ndarray, side: int = DISPLAY_SIDE) -> bytes:
+    """The photo as JPEG bytes with its long side at most `side`, encoded once: st.image and the
+    overlay component would otherwise re-encode the array on every rerun."""
+    return PHOTOS.get(("jpeg", photo_digest, side), lambda: image_jpeg(array, max_side=side))
+
+
+_PNGS = {}  # id(explanation) -> {(layer, side, shared): PNG}, dropped with the explanation
+
+
+def map_png(explanation, layer: str, side: int = DISPLAY_SIDE, shared: bool = False) -> bytes | None:
+    """The layer's map as the overlay component's 8-bit PNG, the size display_jpeg gives the photo at
+    `side`, encoded once per explanation; None for an empty map (the photo is shown as it is).
+    `shared`: on the colour scale of all the explanation's layers."""
+    if not explanation.has_evidence(layer):
+        return None
+    pngs = _PNGS.get(id(explanation))
+    if pngs is None:
+        pngs = _PNGS[id(explanation)] = {}
+        weakref.finalize(explanation, _PNGS.pop, id(explanation), None)
+    if (layer, side, shared) not in pngs:
+        if shared and "shared" not in pngs:
+            pngs["shared"] = explanation.on_shared_scale()
+        pngs[layer, side, shared] = encode_map((pngs["shared"] if shared else explanation.maps)[layer], side)
+    return pngs[layer, side, shared]
 
 
 def preview(photo_digest: str, array: np.ndarray, side: int) -> np.ndarray:
@@ -147,6 +170,17 @@ def layer_quality(model_key, photo_digest, layers: tuple, class_index, method, e
         return scores
 
     return RESULTS.get(("quality", model_key, photo_digest, layers, class_index, method), work)
+
+
+def ground_truth(heatmap: np.ndarray, mask: np.ndarray) -> tuple[bool, float]:
+    """(does the map's peak hit the object, the share of its energy inside the object)."""
+    return metrics.pointing_hit(heatmap, mask), metrics.energy_inside(heatmap, mask)
+
+
+def deleted_inputs(model_key, photo_digest, layer, class_index, method, explainer, array, saliency, fractions):
+    """What the model sees with the map's top pixels blurred away, at each fraction."""
+    return RESULTS.get(("deleted", model_key, photo_digest, layer, class_index, method, fractions),
+                       lambda: metrics.deleted_inputs(explainer, array, saliency, fractions))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)  # small PNGs: the count bounds the size

@@ -197,11 +197,11 @@ def method_picker() -> tuple[str, bool]:
 
 
 def display_controls() -> tuple[float, str]:
+    """Opacity and colormap are set on the overlay itself (the overlay component, in the browser);
+    their values live here, seeded from the link."""
     st.sidebar.header("Display")
     choose("opacity", lambda v: isinstance(v, float) and 0 <= v <= 1, 0.5, parse=float)
-    opacity = st.sidebar.slider("Opacity", 0.0, 1.0, step=0.05, key="opacity")
     choose("colormap", list(COLORMAPS), "jet")
-    colormap = st.sidebar.selectbox("Colormap", COLORMAPS, key="colormap")
     st.sidebar.toggle("Presenter mode", key="present", help="For a projector: the photo and the map, large.")
     st.sidebar.toggle("Light background", key="light", help="Easier to read on some projectors.")
-    return opacity, colormap
+    return st.session_state["opacity"], st.session_state["colormap"]

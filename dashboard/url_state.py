@@ -10,13 +10,19 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-LISTS = ("compare_layers", "compare_classes", "compare_methods")  # kept in the link as comma lists
+# The sidebar's keys; each tab adds its own (dashboard.tabs), through `own`.
 KEYS = ("model", "photo", "layer", "class", "method", "counterfactual", "opacity", "colormap", "tab", "present",
-        "all_layers", "scrub", *LISTS)
+        "all_layers")
 # Selections that must survive runs in which their widget is not drawn (a tab that is not open; the
 # sidebar's lower half while "Your own model" waits for its file).
-PERSISTENT = ("compare_layers", "compare_classes", "compare_methods", "shared_scale", "scrub", "all_layers",
-              "present", "light", "counterfactual", "method", "opacity", "colormap")
+PERSISTENT = ("all_layers", "present", "light", "counterfactual", "method", "opacity", "colormap")
+
+
+def own(keys: tuple, kept: tuple) -> None:
+    """Add the tabs' keys: `keys` travel in the link, `kept` (a superset) survive closed tabs."""
+    global KEYS, PERSISTENT
+    KEYS = tuple(dict.fromkeys((*KEYS, *keys)))
+    PERSISTENT = tuple(dict.fromkeys((*PERSISTENT, *kept)))
 
 
 def keep_selections() -> None:

@@ -145,7 +145,9 @@ class Explainer:
 
         explanation = Explanation(target, self.labels[target], method, counterfactual)
         weigh = METHODS[method]
-        probe = (lambda maps: self._masked_probability_fn()(x, maps, np.int32(target)).numpy())  # Score-CAM only
+        probe = None
+        if weigh.needs_probe:
+            probe = lambda maps: self._masked_probability_fn()(x, maps, np.int32(target)).numpy()  # noqa: E731
         for name, a, g in zip(names, activations, gradients):
             a, g = a[0].numpy(), g[0].numpy()
             weights = weigh(Evidence(a, g, probe, progress or (lambda done: None)))

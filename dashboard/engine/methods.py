@@ -15,16 +15,28 @@ SCORECAM_CHUNK = 64  # masked inputs per forward batch: bounds Score-CAM's memor
 class Evidence:
     activations: np.ndarray  # A, (h, w, c)
     gradients: np.ndarray  # d y_c / d A, same shape; y_c is the score before softmax
-    # Score-CAM's probe: (n, h, w) maps -> class probability with each map masking the input.
-    masked_probability: Callable[[np.ndarray], np.ndarray]
+    # For methods that declare `probe`: (n, h, w) maps -> class probability with each map masking the input.
+    masked_probability: Callable[[np.ndarray], np.ndarray] | None
     progress: Callable[[float], None] = lambda done: None
 
 
+def needs(*, slow: bool = False, probe: bool = False):
+    """What a method declares about itself: `slow`, it runs the model once per channel (seconds
+    per map, so views over many layers or networks use Grad-CAM in its place); `probe`, it calls
+    `Evidence.masked_probability`."""
+    def declare(method):
+        method.slow, method.needs_probe = slow, probe
+        return method
+    return declare
+
+
+@needs()
 def gradcam(ev: Evidence) -> np.ndarray:
     """Grad-CAM (Selvaraju et al., 2017): alpha_k = spatial mean of the gradient."""
     return ev.gradients.mean(axis=(0, 1))
 
 
+@needs()
 def gradcam_plus_plus(ev: Evidence) -> np.ndarray:
     """Grad-CAM++ (Chattopadhyay et al., 2018), eq. 19 as printed (as pytorch-grad-cam has it):
     alpha = g^2 / (2 g^2 + sum(A) g^3), weight = sum alpha * ReLU(g).
@@ -40,22 +52,26 @@ def gradcam_plus_plus(ev: Evidence) -> np.ndarray:
     return (alpha * np.maximum(g, 0)).sum(axis=(0, 1))
 
 
+@needs()
 def hirescam(ev: Evidence) -> np.ndarray:
     """HiResCAM (Draelos & Carin, 2020): the gradient itself, position by position."""
     return ev.gradients
 
 
+@needs()
 def xgradcam(ev: Evidence) -> np.ndarray:
     """XGrad-CAM (Fu et al., 2020): gradients averaged with the activations as weights."""
     a = ev.activations
     return (ev.gradients * a).sum(axis=(0, 1)) / (a.sum(axis=(0, 1)) + 1e-7)
 
 
+@needs()
 def layercam(ev: Evidence) -> np.ndarray:
     """Layer-CAM (Jiang et al., 2021): the positive gradient, position by position."""
     return np.maximum(ev.gradients, 0)
 
 
+@needs()
 def eigencam(ev: Evidence) -> np.ndarray:
     """Eigen-CAM (Muhammad & Yeasin, 2020): the first principal direction of A over positions
     (no gradients, no class). SVD fixes it only up to sign: point it along the activations."""
@@ -64,6 +80,7 @@ def eigencam(ev: Evidence) -> np.ndarray:
     return direction if (flat @ direction).sum() >= 0 else -direction
 
 
+@needs(slow=True, probe=True)
 def scorecam(ev: Evidence) -> np.ndarray:
     """Score-CAM (Wang et al., 2020): a channel's weight is the class probability when only
     that channel's upsampled, 0..1-scaled activation lets the input through."""
@@ -93,3 +110,4 @@ TITLES = {
     "eigencam": "Eigen-CAM",
     "scorecam": "Score-CAM",
 }
+SLOW = frozenset(name for name, method in METHODS.items() if method.slow)

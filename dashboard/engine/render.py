@@ -10,10 +10,19 @@ from PIL import Image
 COLORMAPS = ("jet", "viridis", "inferno", "turbo")
 
 
+def colormap_table(colormap: str) -> np.ndarray:
+    """The colormap's 256 colours, (256, 3) uint8: the same table here and in the browser's blend."""
+    return (matplotlib.colormaps[colormap](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+
+
+def levels(heatmap: np.ndarray) -> np.ndarray:
+    """(H, W) in [0, 1] -> uint8 levels 0..255, the index into a colormap's table."""
+    return np.clip(heatmap * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
 def colorize(heatmap: np.ndarray, colormap: str = "jet") -> np.ndarray:
     """(H, W) in [0, 1] -> (H, W, 3) uint8 through a matplotlib colormap."""
-    table = (matplotlib.colormaps[colormap](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
-    return table[np.clip(heatmap * 255 + 0.5, 0, 255).astype(np.uint8)]
+    return colormap_table(colormap)[levels(heatmap)]
 
 
 def blend(photo: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, colormap: str = "jet") -> np.ndarray:
@@ -40,6 +49,14 @@ def mark_peak(image: np.ndarray, heatmap: np.ndarray, colour=(255, 255, 255), ar
     marked[y, max(0, x - arm) : x + arm + 1] = colour
     marked[max(0, y - arm) : y + arm + 1, x] = colour
     return marked
+
+
+def marks_png(mask: np.ndarray, heatmap: np.ndarray) -> bytes:
+    """The ground-truth outline and the map's peak in white on a transparent image (RGBA PNG), drawn
+    over the browser's blend unblended."""
+    marks = mark_peak(outline(np.zeros((*mask.shape, 4), np.uint8), mask, (255, 255, 255, 255)), heatmap,
+                      (255, 255, 255, 255))
+    return image_png(marks)
 
 
 def side_by_side(photo: np.ndarray, overlays: dict, title: str) -> Figure:
@@ -70,12 +87,24 @@ def image_png(image: np.ndarray) -> bytes:
 DISPLAY_SIDE = 960  # pixels: a browser column is narrower; fewer bytes to encode, send and decode per step
 
 
-def image_jpeg(image: np.ndarray, quality: int = 90, max_side: int = DISPLAY_SIDE) -> bytes:
-    """For display: several times smaller and faster to make than a PNG of a photo."""
+def _display(image: np.ndarray, max_side: int) -> Image.Image:
     picture = Image.fromarray(image)
     picture.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return picture
+
+
+def image_jpeg(image: np.ndarray, quality: int = 90, max_side: int = DISPLAY_SIDE) -> bytes:
+    """For display: several times smaller and faster to make than a PNG of a photo."""
     buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=quality)
+    _display(image, max_side).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def map_png(heatmap: np.ndarray, max_side: int = DISPLAY_SIDE) -> bytes:
+    """The map as 8-bit grey levels at the size image_jpeg gives the photo it was made for, as PNG:
+    what the browser's blend indexes the colormap with."""
+    buffer = io.BytesIO()
+    _display(levels(heatmap), max_side).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
