@@ -14,9 +14,9 @@ from dashboard.view import View, summary_line  # noqa: E402
 
 url_state.own(tabs.KEYS, tabs.KEPT)
 
-opened_presenting = url_state.flag(st.query_params.get("present", "0"))
+presenting = st.session_state.get("present", url_state.flag(st.query_params.get("present", "0")))
 st.set_page_config(page_title="Grad-CAM Explorer", page_icon="🔥", layout="wide",
-                   initial_sidebar_state="collapsed" if opened_presenting else "auto")
+                   initial_sidebar_state="collapsed" if presenting else "auto")
 url_state.keep_selections()
 url_state.choose("present", [True, False], False, parse=url_state.flag)
 presenting, light = st.session_state["present"], st.session_state.get("light", False)

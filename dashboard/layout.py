@@ -22,7 +22,7 @@ COMPACT = """<style>
 @media (max-width: 640px) {.st-key-photo_and_overlay [data-testid="stHorizontalBlock"] {flex-direction: column-reverse}}
 </style>"""
 PRESENTING = """<style>
-.block-container {padding-top: 2.2rem; max-width: 100%}
+.block-container {padding-top: 3.2rem; max-width: 100%}
 .present-line {font-size: 1.3rem; margin-bottom: .3rem}
 .present-caption {font-size: 1.9rem; text-align: center; margin: .2rem 0 .4rem 0}
 [data-testid="stMainBlockContainer"] [data-testid="stImage"] img {max-height: 66vh; object-fit: contain}

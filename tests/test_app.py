@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import PHOTOS, ROOT, needs_weights
-from dashboard.engine import TITLES, Explainer
+from dashboard.engine import Explainer
 
 pytestmark = needs_weights
 
@@ -41,14 +41,22 @@ def app():
     return at
 
 
-def _images(at):
-    """(url, caption) of every image shown in the main area."""
-    return [(image.proto.imgs[0].url, image.proto.imgs[0].caption) for image in at.main.get("image")]
+def _overlays(at):
+    """What each overlay component was sent (its key -> data): the photo's and maps' media URLs,
+    captions, opacity, colormap, the scrubber's step."""
+    return {element.proto.id.rsplit("-", 1)[-1]: json.loads(element.proto.json)
+            for element in at.main.get("bidi_component")}
+
+
+def _main_overlay(at):
+    shown = _overlays(at)
+    return shown.get("overlay_explore") or shown["overlay_present"]
 
 
 def _overlay(at):
-    return next(url for url, caption in _images(at) if caption.startswith(("Grad-CAM", "Grad-CAM++", "HiResCAM",
-                                                                               "XGrad-CAM", "Layer-CAM", "Eigen-CAM", "Score-CAM")))
+    """The main overlay's map (a content-addressed URL), or its photo's when the map is empty."""
+    data = _main_overlay(at)
+    return data["panels"][0]["map"] or data["photo"]
 
 
 def _summary(at):
@@ -81,17 +89,24 @@ def test_layer_class_and_method_changes_recompute(app, calls):
 
 def _overlay_caption(at):
     # By caption, not by image: an empty map shows the photo itself, the same image as the original.
-    return next(caption for _, caption in _images(at) if caption.startswith(tuple(TITLES.values())))
+    return _main_overlay(at)["panels"][0]["caption"]
 
 
 def test_opacity_and_colormap_never_call_the_model(app, calls):
-    before = _overlay(app)
-    app.sidebar.slider(key="opacity").set_value(0.8).run()
-    after_opacity = _overlay(app)
-    app.sidebar.selectbox(key="colormap").set_value("viridis").run()
+    # The browser blends; what reaches the server is the component's final choice (browser test),
+    # which lands in these session keys.
+    before = _main_overlay(app)
+    assert before["opacity"] == 0.5 and before["colormap"] == "jet" and set(before["tables"]) >= {"jet", "viridis"}
+    assert len(before["tables"]["jet"]) == 256 * 3
+    app.session_state["opacity"] = 0.8
+    app.run()
+    app.session_state["colormap"] = "viridis"
+    app.run()
+    after = _main_overlay(app)
     assert calls == {"predict": 0, "explain": 0}
-    assert before != after_opacity != _overlay(app)  # the overlay itself did change
-    assert app.query_params["opacity"] == "0.8"
+    assert after["opacity"] == 0.8 and after["colormap"] == "viridis"
+    assert after["panels"] == before["panels"] and after["photo"] == before["photo"]  # nothing sent again
+    assert app.query_params["opacity"] == "0.8" and app.query_params["colormap"] == "viridis"
 
 
 def _drop(at, name, data):
@@ -156,7 +171,7 @@ def test_a_shared_link_opens_the_same_view():
     assert at.sidebar.selectbox(key="layer").value == "block_6_expand_relu"
     assert at.sidebar.selectbox(key="class").value == 281
     assert at.sidebar.selectbox(key="method").value == "gradcam++"
-    assert at.sidebar.slider(key="opacity").value == 0.3
+    assert _main_overlay(at)["opacity"] == 0.3
 
 
 def test_a_link_carries_the_photo_the_tab_and_the_compare_picks(app):
@@ -177,8 +192,8 @@ def test_a_link_carries_the_photo_the_tab_and_the_compare_picks(app):
     assert opened.sidebar.toggle(key="counterfactual").value is True
     assert opened.session_state["tab"] == "Compare classes"
     assert opened.main.multiselect(key="compare_classes").value == [657, 744]
-    captions = [image.proto.imgs[0].caption for image in opened.main.get("image")]
-    assert any("missile (657)" in caption for caption in captions), captions
+    captions = [panel["caption"] for panel in _overlays(opened)["overlay_compare_classes"]["panels"]]
+    assert "missile (657)" in captions[0] and len(captions) == 2, captions
 
 
 def test_a_link_to_a_drawn_shape_redraws_it():
@@ -208,14 +223,15 @@ def test_tabs_keep_their_picks_through_a_round_trip(app):
     app.session_state["tab"] = "Compare layers"
     app.run()
     assert app.main.multiselect(key="compare_layers").value == ["block_1_expand_relu", "out_relu"]
-    assert len(app.main.get("image")) >= 2 and not app.main.get("alert")
+    assert len(_overlays(app)["overlay_compare_layers"]["panels"]) == 2 and not app.main.get("alert")
 
 
 def test_score_cam_then_an_opacity_step_keeps_working(app, calls):
     app.sidebar.selectbox(key="method").set_value("scorecam").run()
     assert not app.exception and _overlay_caption(app).startswith("Score-CAM")
     assert calls["explain"] == 1
-    app.sidebar.slider(key="opacity").set_value(0.7).run()
+    app.session_state["opacity"] = 0.7  # the overlay component's report
+    app.run()
     assert not app.exception and not app.error and _overlay_caption(app).startswith("Score-CAM")
     assert calls["explain"] == 1  # the cached map, replayed without the progress bar
     app.session_state["tab"] = "Compare methods"
@@ -243,20 +259,25 @@ def test_presenter_mode_from_a_link(app):
     big = [m.value for m in at.markdown if "present-caption" in m.value]
     assert big and "Where MobileNetV2 looks for <em>Egyptian cat</em> at out_relu" in big[0]
     assert [m.value for m in at.markdown if "present-line" in m.value][0].count("top-1") == 1
-    assert not at.get("tabs") and len(at.main.get("image")) >= 3  # photo, overlay, legend
+    assert not at.get("tabs") and _overlays(at)["overlay_present"]["large"] is True
+    assert len(at.main.get("image")) == 1  # the photo beside the overlay
 
 
 def test_the_layer_scrubber_steps_without_calling_the_model(app, calls):
     app.session_state["tab"] = "Through the layers"
     app.run()
     assert calls["explain"] == 1  # one pass over every convolution layer
-    slider = app.main.select_slider(key="scrub")
-    assert slider.value == "out_relu" and slider.options[0] == "Conv1" and len(slider.options) > 40
+    layers = Explainer("mobilenet_v2").conv_layers
+    scrub = _overlays(app)["overlay_layers"]
+    assert len(scrub["panels"]) == len(layers) > 40 and scrub["frame"] == len(layers) - 1  # all maps at once, at out_relu
+    assert len({panel["map"] for panel in scrub["panels"] if panel["map"]}) > 40  # distinct maps (a few are empty)
     for layer, depth in (("Conv1", "early"), ("block_6_expand", "middle"), ("block_13_project", "late")):
-        app.main.select_slider(key="scrub").set_value(layer).run()
-        assert not app.exception
-        assert any(f": {depth}**" in m.value and layer in m.value for m in app.markdown), layer
-    assert calls["explain"] == 1
+        title = scrub["panels"][layers.index(layer)]["title"]
+        assert f": {depth} · {layer} ·" in title, title
+    app.session_state["scrub"] = "block_6_expand"  # the component's report of a step
+    app.run()
+    assert _overlays(app)["overlay_layers"]["frame"] == layers.index("block_6_expand")
+    assert app.query_params["scrub"] == "block_6_expand" and calls["explain"] == 1
 
 
 def test_own_model_without_a_file_explains_nothing(app):
