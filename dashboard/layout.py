@@ -14,6 +14,7 @@ from dashboard.photos import UPLOAD
 # map must start above the fold, so the page begins right under the toolbar. The sidebar's buttons
 # are three to a row (the gallery): with Streamlit's padding "astronaut" did not fit. On a phone the
 # photo and its overlay stack: the overlay comes first, so the result is what a student sees.
+# The light background also re-themes the overlay component (its colours are Streamlit's theme variables).
 COMPACT = """<style>
 .block-container {padding-top: 3rem; padding-bottom: 1rem}
 [data-testid="stMainBlockContainer"] h1 {padding: 0 0 .1rem 0 !important; font-size: 2rem !important}
@@ -32,6 +33,8 @@ LIGHT = """<style>
 .stApp p, .stApp li, .stApp h1, .stApp h2, .stApp h3, .stApp h4, .stApp label, .stApp span,
 [data-testid="stCaptionContainer"], [data-testid="stImageCaption"] {color: #1b1b1b}
 [data-testid="stSidebar"] {background: #eceff3}
+[data-testid="stBidiComponentIsolated"] {--st-text-color: #1b1b1b !important; --st-background-color: #fafafa !important;
+  --st-secondary-background-color: #e4e7ec !important; --st-border-color: #c5cad3 !important}
 </style>"""
 
 

@@ -122,7 +122,9 @@ class Overlay {
     container.replaceChildren();
     this.panels = data.panels.map((panel, index) => {
       const figure = element("figure", { class: "gc-panel" }, container);
-      const canvas = element("canvas", { class: "gc-canvas", role: "img", "aria-label": panel.caption }, figure);
+      // The URLs ride along on the canvas: the browser test checks the blend against them.
+      const canvas = element("canvas", { class: "gc-canvas", role: "img", "aria-label": panel.caption,
+                                         "data-photo": data.photo, "data-map": panel.map || "" }, figure);
       element("figcaption", {}, figure).textContent = panel.caption;
       if (this.scrubbing) figure.hidden = index !== this.frame;
       return { ...panel, figure, canvas, context: canvas.getContext("2d"), ready: null };
