@@ -33,6 +33,10 @@ LIGHT = """<style>
 .stApp p, .stApp li, .stApp h1, .stApp h2, .stApp h3, .stApp h4, .stApp label, .stApp span,
 [data-testid="stCaptionContainer"], [data-testid="stImageCaption"] {color: #1b1b1b}
 [data-testid="stSidebar"] {background: #eceff3}
+.stApp button[kind="secondary"], .stApp [data-testid="stPopover"] button, [data-testid="stFileUploaderDropzone"],
+[data-testid="stFileUploaderDropzone"] button, .stApp [data-baseweb="select"] > div, .stApp input,
+[data-testid="stExpander"] details {background: #e4e7ec !important; color: #1b1b1b !important; border-color: #c5cad3 !important}
+.stApp [data-baseweb="select"] div, .stApp input::placeholder {color: #1b1b1b !important}
 [data-testid="stBidiComponentIsolated"] {--st-text-color: #1b1b1b !important; --st-background-color: #fafafa !important;
   --st-secondary-background-color: #e4e7ec !important; --st-border-color: #c5cad3 !important}
 </style>"""

@@ -52,10 +52,12 @@ function build(parent) {
         <input type="range" class="gc-slider gc-opacity" min="0" max="1" step="0.05" aria-label="Opacity">
       </label>
       <label class="gc-colormap-label">Colormap <select class="gc-select gc-colormap" aria-label="Colormap"></select></label>
+    </div>
+    <div class="gc-legend">
       <button type="button" class="gc-button gc-original" aria-pressed="false"
               title="Hold to see the photo without the map; press Space or Enter to switch">Original</button>
-    </div>
-    <div class="gc-legend" aria-hidden="true"><span>not used</span><canvas class="gc-legend-strip" width="256" height="1"></canvas><span>most evidence</span></div>`;
+      <span aria-hidden="true">not used</span><canvas class="gc-legend-strip" width="256" height="1" aria-hidden="true"></canvas><span aria-hidden="true">most evidence</span>
+    </div>`;
   return root;
 }
 
