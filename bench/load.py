@@ -5,7 +5,9 @@ waves of 4, 8 and 16 sessions opening the same sample, and 8 sessions each uploa
 photo (three of them phone-size). Each session must show its own correct heatmap. Prints the time
 from opening the page (or dropping the photo) to the first heatmap, p50 and p95 per wave, the
 server's peak memory, and its memory after 50 phone-size uploads; writes test-artifacts/load.json.
-Every wait is bounded; the server is stopped at the end.
+Then server CPU per opacity step, one at a time and in a burst of key presses. Every wait is
+bounded; the server is stopped at the end. `--url URL --pid PID` measures a server already running
+(an earlier version, say) instead of starting one.
 """
 
 import asyncio
@@ -31,12 +33,19 @@ UPLOADS = {"bird.bmp": "chickadee", "cat.bmp": "Egyptian cat", "dragonfly.bmp": 
            "grace_hopper.bmp": "military uniform", "hot_dog.jpg": "hotdog"}
 DROP_ZONE = '[data-testid="stMain"] [data-testid="stFileUploader"] input[type="file"]'  # on the first screen
 PHONE_COPIES = ("cat.bmp", "hot_dog.jpg", "bird.bmp")
-# The overlay's caption once its image is shown (and differs from `old`, the overlay before an upload).
-OVERLAY = """(old) => { const e = [...document.querySelectorAll('[data-testid="stImage"]')].find(e => e.innerText.includes(' for '));
-                         const img = e && e.querySelector('img');
-                         return img && img.complete && img.src !== old ? e.innerText : null; }"""
-OVERLAY_SRC = """() => [...document.querySelectorAll('[data-testid="stImage"]')].find(e => e.innerText.includes(' for '))
-                          .querySelector('img').src"""
+# The overlay's caption once it is shown and differs from `old` (the overlay before an upload): the
+# canvas of the overlay component, or (for a server of the earlier design, `--url`) the overlay image.
+FIND = """() => { for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
+                    const c = host.shadowRoot && [...host.shadowRoot.querySelectorAll('canvas.gc-canvas')]
+                      .find(c => c.offsetParent !== null && c.dataset.painted);
+                    if (c) return {mark: c.dataset.map + ' ' + c.dataset.painted, caption: c.getAttribute('aria-label')}; }
+                  const e = [...document.querySelectorAll('[data-testid="stImage"]')].find(e => e.innerText.includes(' for '));
+                  const img = e && e.querySelector('img');
+                  return img && img.complete ? {mark: img.src, caption: e.innerText} : null; }"""
+OVERLAY = f"(old) => {{ const o = ({FIND})(); return o && o.mark !== old ? o.caption : null; }}"
+OVERLAY_SRC = f"() => ({FIND})().mark"
+# The opacity control: the overlay component's slider, or the earlier design's sidebar slider.
+OPACITY = 'input.gc-opacity:visible, [data-testid="stSidebar"] [data-testid="stSlider"] input[type="range"]'
 
 
 def memory_mb(pid: int) -> dict:
@@ -70,6 +79,36 @@ async def first_heatmap(browser, url, upload=None):
         return seconds, caption, failed
     finally:
         await context.close()
+
+
+async def interactions(browser, url, pid, steps=20):
+    """Server CPU per opacity step: `steps` key presses one at a time (each waits until the server
+    has the new value in the link), then a burst of `steps` presses at once, as a hand on the arrow key."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    page = await context.new_page()
+    await page.goto(url, timeout=TIMEOUT_MS)
+    await page.wait_for_function(OVERLAY, arg=None, timeout=TIMEOUT_MS)
+    await page.wait_for_timeout(2000)
+    slider = page.locator(OPACITY).first
+    linked = "v => new URLSearchParams(location.search).get('opacity') === v"
+    value, result = 0.5, {}
+    for kind, pause in (("one_step", True), ("burst", False)):
+        cpu = cpu_seconds(pid)
+        for _ in range(steps):
+            key = "ArrowRight" if value < 0.75 else "ArrowLeft"
+            value = round(value + (0.05 if key == "ArrowRight" else -0.05), 2)
+            await slider.focus()
+            await page.keyboard.press(key)
+            if pause:
+                await page.wait_for_function(linked, arg=str(value), timeout=TIMEOUT_MS)
+                await page.wait_for_timeout(400)  # the run that follows the report ends
+        await page.wait_for_function(linked, arg=str(value), timeout=TIMEOUT_MS)
+        await page.wait_for_timeout(1500)
+        result[f"server_cpu_s_per_{kind}"] = (cpu_seconds(pid) - cpu) / steps
+    print(f"opacity steps: server CPU {result['server_cpu_s_per_one_step'] * 1000:.0f} ms per step one at a time, "
+          f"{result['server_cpu_s_per_burst'] * 1000:.0f} ms per step in a burst of {steps}")
+    await context.close()
+    return result
 
 
 def summary(name, seconds, server_cpu):
@@ -113,6 +152,8 @@ async def measure(url, pid, photos, phones):
         report["waves"].append(summary("8 different uploads, at once", [s for s, _, _ in results], cpu_seconds(pid) - cpu))
         report["after_waves"] = memory_mb(pid)
 
+        report["interactions"] = await interactions(browser, url, pid)
+
         context = await browser.new_context()
         page = await context.new_page()
         await page.goto(url, timeout=TIMEOUT_MS)
@@ -140,13 +181,17 @@ def main():
             image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC).save(path, quality=90)
             photos.append(path)
         phones = [phone_photo(folder / f"class_{i:02d}.jpg", seed=1000 + i) for i in range(50)]
-        process, url = local_server.start(local_server.STREAMLIT_RUN)
-        try:
-            report = measure_and_report(url, process.pid, photos, phones)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-    out = ROOT / "test-artifacts" / "load.json"
+        if "--url" in sys.argv:  # a server started by hand (another version, to compare): URL and pid
+            url, pid = sys.argv[sys.argv.index("--url") + 1], int(sys.argv[sys.argv.index("--pid") + 1])
+            report = measure_and_report(url, pid, photos, phones)
+        else:
+            process, url = local_server.start(local_server.STREAMLIT_RUN)
+            try:
+                report = measure_and_report(url, process.pid, photos, phones)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    out = ROOT / "test-artifacts" / ("load_other.json" if "--url" in sys.argv else "load.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"written to {out.relative_to(ROOT)}")

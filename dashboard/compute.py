@@ -177,9 +177,10 @@ def ground_truth(heatmap: np.ndarray, mask: np.ndarray) -> tuple[bool, float]:
     return metrics.pointing_hit(heatmap, mask), metrics.energy_inside(heatmap, mask)
 
 
-def deleted_inputs(model_key, photo_digest, layer, class_index, method, explainer, array, saliency, fractions):
+def deleted_inputs(model_key, photo_digest, layer, class_index, method, counterfactual, explainer, array, saliency,
+                   fractions):
     """What the model sees with the map's top pixels blurred away, at each fraction."""
-    return RESULTS.get(("deleted", model_key, photo_digest, layer, class_index, method, fractions),
+    return RESULTS.get(("deleted", model_key, photo_digest, layer, class_index, method, counterfactual, fractions),
                        lambda: metrics.deleted_inputs(explainer, array, saliency, fractions))
 
 

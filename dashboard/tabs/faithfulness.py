@@ -47,7 +47,8 @@ def draw(view: View, predictions) -> None:
     st.markdown("What the model was shown during deletion:")
     fractions = (0.0, 0.1, 0.25, 0.5)
     frames = compute.deleted_inputs(view.model_key, view.photo.digest, view.layer, view.class_index, view.method,
-                                    view.explainer, view.photo.array, view.explain().maps[view.layer], fractions)
+                                    view.counterfactual, view.explainer, view.photo.array,
+                                    view.explain().maps[view.layer], fractions)
     grid([(np.stack([f] * 3, -1) if f.ndim == 2 else f, f"{f_:.0%} taken") for f, f_ in zip(frames, fractions)])
 
     st.subheader("Sanity check")

@@ -13,7 +13,6 @@ KEYS = ()
 
 
 def draw(view: View, predictions) -> None:
-    """Grad-CAM step by step, for teaching: each step's picture right under its formula."""
     e = view.explain(method="gradcam", keep_activations=True)
     layer = view.layer
     A, alpha = e.activations[layer], e.weights[layer]
