@@ -81,9 +81,10 @@ async def first_heatmap(browser, url, upload=None):
         await context.close()
 
 
-async def interactions(browser, url, pid, steps=20):
-    """Server CPU per opacity step: `steps` key presses one at a time (each waits until the server
-    has the new value in the link), then a burst of `steps` presses at once, as a hand on the arrow key."""
+async def interactions(browser, url, pid, steps=10):
+    """Server CPU per opacity step: `steps` key presses one at a time up from 0.5 (each waits until the
+    server has the new value in the link), then `steps` presses at once back down, as a hand on the
+    arrow key does."""
     context = await browser.new_context(viewport={"width": 1280, "height": 720})
     page = await context.new_page()
     await page.goto(url, timeout=TIMEOUT_MS)
@@ -92,10 +93,9 @@ async def interactions(browser, url, pid, steps=20):
     slider = page.locator(OPACITY).first
     linked = "v => new URLSearchParams(location.search).get('opacity') === v"
     value, result = 0.5, {}
-    for kind, pause in (("one_step", True), ("burst", False)):
+    for kind, key, pause in (("one_step", "ArrowRight", True), ("burst", "ArrowLeft", False)):
         cpu = cpu_seconds(pid)
         for _ in range(steps):
-            key = "ArrowRight" if value < 0.75 else "ArrowLeft"
             value = round(value + (0.05 if key == "ArrowRight" else -0.05), 2)
             await slider.focus()
             await page.keyboard.press(key)

@@ -39,31 +39,37 @@ def _url(data: bytes | None, mimetype: str, where: str) -> str | None:
 def show(key: str, photo_jpeg: bytes, panels: list[Panel], *, columns: int = 1, steps: list[str] | None = None,
          step_key: str | None = None, large: bool = False) -> None:
     """Overlays of one photo with one shared set of controls. With `steps` (one name per panel) the
-    panels are shown one at a time, with a Layer slider and Play; `step_key` holds the chosen name."""
-    state = st.session_state
-    data = {
-        "photo": _url(photo_jpeg, "image/jpeg", f"{key}-photo"),
-        "panels": [{"map": _url(p.map_png, "image/png", f"{key}-{i}"), "caption": p.caption, "title": p.title,
-                    "marks": _url(p.marks_png, "image/png", f"{key}-{i}-marks")} for i, p in enumerate(panels)],
-        "columns": columns,
-        "opacity": state["opacity"],
-        "colormap": state["colormap"],
-        "frame": None,
-        "large": large,
-        "tables": TABLES,
-    }
-    if steps:
-        data["frame"] = steps.index(state[step_key]) if state.get(step_key) in steps else len(steps) - 1
-    _component(key=key, data=data, on_view_change=lambda: _adopt(key, steps, step_key))
+    panels are shown one at a time, with a Layer slider and Play; `step_key` holds the chosen name.
+
+    The component lives in a fragment: its report reruns only the fragment (and the link), not the
+    page. A new colormap reruns the page, whose colour bar and static strips use it."""
+    colormap = st.session_state["colormap"]
+    urls = {"photo": _url(photo_jpeg, "image/jpeg", f"{key}-photo"),
+            "panels": [{"map": _url(p.map_png, "image/png", f"{key}-{i}"), "caption": p.caption, "title": p.title,
+                        "marks": _url(p.marks_png, "image/png", f"{key}-{i}-marks")} for i, p in enumerate(panels)]}
+
+    @st.fragment
+    def mount():
+        state = st.session_state
+        if state["colormap"] != colormap:
+            st.rerun()
+        data = {**urls, "columns": columns, "opacity": state["opacity"], "colormap": state["colormap"], "frame": None,
+                "large": large, "tables": TABLES}
+        if steps:
+            data["frame"] = steps.index(state[step_key]) if state.get(step_key) in steps else len(steps) - 1
+        _component(key=key, data=data, on_view_change=lambda: _adopt(key, steps, step_key))
+
+    mount()
 
 
 def _adopt(key: str, steps: list[str] | None, step_key: str | None) -> None:
-    """The component's final choice becomes the sidebar's state (and so the link's)."""
+    """The component's final choice becomes the sidebar's state, and the link's."""
     view = (st.session_state[key] or {}).get("view") or {}
     opacity, colormap, frame = view.get("opacity"), view.get("colormap"), view.get("frame")
     if isinstance(opacity, (int, float)) and 0 <= opacity <= 1:
         st.session_state["opacity"] = round(float(opacity), 2)
+        st.query_params["opacity"] = str(st.session_state["opacity"])
     if colormap in COLORMAPS:
-        st.session_state["colormap"] = colormap
+        st.session_state["colormap"] = st.query_params["colormap"] = colormap
     if steps and isinstance(frame, int) and 0 <= frame < len(steps):
-        st.session_state[step_key] = steps[frame]
+        st.session_state[step_key] = st.query_params[step_key] = steps[frame]

@@ -21,7 +21,7 @@ def draw(view: View, predictions) -> None:
     method = view.quick_method("every layer")
     e = view.explain(layers=layers, size=small.shape[:2], method=method)
     choose("scrub", layers, layers[-1])
-    photo = compute.display_jpeg(view.photo.digest, small, GRID_SIDE)
+    photo = compute.display_jpeg(view.photo.digest, view.photo.array, GRID_SIDE)  # the grids' copy
     panels = []
     for position, layer in enumerate(layers):
         h, w, c = view.explainer.layer_shape(layer)
