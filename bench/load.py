@@ -43,7 +43,7 @@ FIND = """() => { for (const host of document.querySelectorAll('[data-testid="st
                   const img = e && e.querySelector('img');
                   return img && img.complete ? {mark: img.src, caption: e.innerText} : null; }"""
 OVERLAY = f"(old) => {{ const o = ({FIND})(); return o && o.mark !== old ? o.caption : null; }}"
-OVERLAY_SRC = f"() => ({FIND})().mark"
+OVERLAY_SRC = f"() => (({FIND})() || {{}}).mark || null"
 # The opacity control: the overlay component's slider, or the earlier design's sidebar slider.
 OPACITY = 'input.gc-opacity:visible, [data-testid="stSidebar"] [data-testid="stSlider"] input[type="range"]'
 
