@@ -37,15 +37,15 @@ st.sidebar.header("Explanation")
 class_index = sidebar.class_picker(explainer, predictions, context=f"{model_key}:{photo.digest}")
 layer = sidebar.layer_picker(explainer)
 method, counterfactual = sidebar.method_picker()
-opacity, colormap = sidebar.display_controls()
+display = sidebar.display_controls()
 view = View(model_key=model_key, explainer=explainer, photo=photo, class_index=class_index, layer=layer,
-                  method=method, counterfactual=counterfactual, opacity=opacity, colormap=colormap)
+                  method=method, counterfactual=counterfactual, display=display)
 
 url_state.choose("tab", tabs.TITLES, tabs.TITLES[0])
 state = st.session_state
 url_state.publish(
     model=model_key if not model_key.startswith("file:") else "own", photo=photo.link, layer=layer,
-    method=method, counterfactual=counterfactual, opacity=opacity, colormap=colormap, tab=state["tab"],
+    method=method, counterfactual=counterfactual, opacity=display.opacity, colormap=display.colormap, tab=state["tab"],
     present=presenting or None, all_layers=state.get("all_layers") or None, **{"class": class_index},
     **{key: state.get(key) for key in tabs.KEYS},
 )

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import compute, photos
+from dashboard import compute, overlay, photos
 from dashboard.engine import METHODS, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError, shipped_models
 from dashboard.engine.errors import plural
 from dashboard.engine.head import output_names
@@ -196,12 +196,12 @@ def method_picker() -> tuple[str, bool]:
     return method, counterfactual
 
 
-def display_controls() -> tuple[float, str]:
+def display_controls() -> overlay.Display:
     """Opacity and colormap are set on the overlay itself (the overlay component, in the browser);
-    their values live here, seeded from the link."""
+    their values are seeded here from the link."""
     st.sidebar.header("Display")
     choose("opacity", lambda v: isinstance(v, float) and 0 <= v <= 1, 0.5, parse=float)
     choose("colormap", list(COLORMAPS), "jet")
     st.sidebar.toggle("Presenter mode", key="present", help="For a projector: the photo and the map, large.")
     st.sidebar.toggle("Light background", key="light", help="Easier to read on some projectors.")
-    return st.session_state["opacity"], st.session_state["colormap"]
+    return overlay.display()

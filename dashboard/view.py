@@ -27,8 +27,15 @@ class View:
     layer: str
     method: str
     counterfactual: bool
-    opacity: float
-    colormap: str
+    display: overlay.Display  # opacity and colormap, as last reported by the overlay
+
+    @property
+    def opacity(self) -> float:
+        return self.display.opacity
+
+    @property
+    def colormap(self) -> str:
+        return self.display.colormap
 
     def explain(self, layers=None, class_index=None, method=None, keep_activations=False, size=None):
         """The cached explanation; a fresh slow one (Score-CAM) shows its progress (a cached one shows nothing)."""

@@ -278,6 +278,19 @@ def test_a_drag_repaints_while_the_button_is_down_and_reports_once(server, brows
              "drag_server_runs_in_all": after})
     assert len(seen) >= 5 and during == 0 and after <= 1, (len(seen), during, after)
 
+    # The full-size download is blended at the opacity the overlay reported (1.0: the colormap alone).
+    import io
+
+    import matplotlib
+    import numpy as np
+    from PIL import Image
+
+    with page.expect_download() as download:
+        page.get_by_text("Overlay, full size (PNG)").click()
+    pixels = np.asarray(Image.open(io.BytesIO(open(download.value.path(), "rb").read())).convert("RGB"))
+    jet = {tuple(c) for c in np.round(matplotlib.colormaps["jet"](np.arange(256) / 255)[:, :3] * 255).astype(int)}
+    assert np.mean([tuple(p) in jet for p in pixels.reshape(-1, 3)[::7]]) > 0.99
+
     # The address carries the view: a new page opened from it shows the same overlay.
     final = _canvas_pixels(page)[0]
     copy = _open(browser, page.url)

@@ -19,6 +19,24 @@ _component = st.components.v2.component(
 TABLES = {name: colormap_table(name).ravel().tolist() for name in COLORMAPS}
 
 
+@dataclass
+class Display:
+    """The session's opacity and colormap, one object for the whole session: a download built later
+    (outside any script run) reads the value the overlay last reported, not the one of the run that
+    drew its button."""
+
+    opacity: float = 0.5
+    colormap: str = "jet"
+
+
+def display() -> Display:
+    """This session's Display, in step with the session keys "opacity" and "colormap"."""
+    state = st.session_state
+    shown = state.setdefault("_display", Display())
+    shown.opacity, shown.colormap = state["opacity"], state["colormap"]
+    return shown
+
+
 @dataclass(frozen=True)
 class Panel:
     """One overlay: its map (an 8-bit PNG at the photo's size; None shows the photo as it is)."""
@@ -37,13 +55,14 @@ def _url(data: bytes | None, mimetype: str, where: str) -> str | None:
 
 
 def show(key: str, photo_jpeg: bytes, panels: list[Panel], *, columns: int = 1, steps: list[str] | None = None,
-         step_key: str | None = None, large: bool = False) -> None:
+         step_key: str | None = None, large: bool = False, page_follows: bool = False) -> None:
     """Overlays of one photo with one shared set of controls. With `steps` (one name per panel) the
     panels are shown one at a time, with a Layer slider and Play; `step_key` holds the chosen name.
 
     The component lives in a fragment: its report reruns only the fragment (and the link), not the
-    page. A new colormap reruns the page, whose colour bar and static strips use it."""
-    colormap = st.session_state["colormap"]
+    page. A new colormap reruns the page, whose colour bar uses it; so does a new opacity with
+    `page_follows` (the page shows overlays blended on the server too)."""
+    opacity, colormap = st.session_state["opacity"], st.session_state["colormap"]
     urls = {"photo": _url(photo_jpeg, "image/jpeg", f"{key}-photo"),
             "panels": [{"map": _url(p.map_png, "image/png", f"{key}-{i}"), "caption": p.caption, "title": p.title,
                         "marks": _url(p.marks_png, "image/png", f"{key}-{i}-marks")} for i, p in enumerate(panels)]}
@@ -51,7 +70,7 @@ def show(key: str, photo_jpeg: bytes, panels: list[Panel], *, columns: int = 1, 
     @st.fragment
     def mount():
         state = st.session_state
-        if state["colormap"] != colormap:
+        if state["colormap"] != colormap or (page_follows and state["opacity"] != opacity):
             st.rerun()
         data = {**urls, "columns": columns, "opacity": state["opacity"], "colormap": state["colormap"], "frame": None,
                 "large": large, "tables": TABLES}
@@ -66,10 +85,11 @@ def _adopt(key: str, steps: list[str] | None, step_key: str | None) -> None:
     """The component's final choice becomes the sidebar's state, and the link's."""
     view = (st.session_state[key] or {}).get("view") or {}
     opacity, colormap, frame = view.get("opacity"), view.get("colormap"), view.get("frame")
+    shown = st.session_state.get("_display") or Display()
     if isinstance(opacity, (int, float)) and 0 <= opacity <= 1:
-        st.session_state["opacity"] = round(float(opacity), 2)
-        st.query_params["opacity"] = str(st.session_state["opacity"])
+        st.session_state["opacity"] = shown.opacity = round(float(opacity), 2)
+        st.query_params["opacity"] = str(shown.opacity)
     if colormap in COLORMAPS:
-        st.session_state["colormap"] = st.query_params["colormap"] = colormap
+        st.session_state["colormap"] = st.query_params["colormap"] = shown.colormap = colormap
     if steps and isinstance(frame, int) and 0 <= frame < len(steps):
         st.session_state[step_key] = st.query_params[step_key] = steps[frame]

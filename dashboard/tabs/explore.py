@@ -38,8 +38,10 @@ def draw(view: View, predictions) -> None:
     photo_jpeg = compute.display_jpeg(view.photo.digest, view.photo.array)
     original.image(photo_jpeg, caption=f"original · {view.photo.name}", width="stretch")
     with blended:
+        lesson = view.model_key in shipped_models() and view.photo.mask is not None  # its overlays follow
         overlay.show("overlay_explore", photo_jpeg,
-                     [overlay.Panel(compute.map_png(e, view.layer), view.caption(), marks_png=marks)])
+                     [overlay.Panel(compute.map_png(e, view.layer), view.caption(), marks_png=marks)],
+                     page_follows=lesson)
 
     chart, raw, status = st.columns([4, 3, 3])
     chart.bar_chart(
@@ -64,7 +66,7 @@ def draw(view: View, predictions) -> None:
                                                                 view.caption())))
     status.download_button("Map (.npy)", data=lambda: _npy(heatmap), file_name=f"{stem}_map.npy",
                            mime="application/octet-stream")
-    if view.model_key in shipped_models() and view.photo.mask is not None:
+    if lesson:
         shortcut_lesson(view)
 
 
