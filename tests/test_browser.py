@@ -47,7 +47,9 @@ def browser():
 
 
 # The overlay is a canvas inside the component's shadow root: found and read in the page, so every
-# timing below ends when the pixels on screen have changed, not when a widget reports a value.
+# timing below ends when the pixels on screen have changed, not when a widget reports a value. While
+# the component lays out new panels there is no painted canvas: every wait tolerates null (a page
+# function that throws ends a wait at once).
 CANVAS = """() => { for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
                       const found = host.shadowRoot && [...host.shadowRoot.querySelectorAll('canvas.gc-canvas')]
                         .find(c => c.offsetParent !== null && c.dataset.painted);
@@ -186,7 +188,8 @@ def test_upload_opacity_layer_and_compare_in_a_real_browser(server, browser):
         before = _signature(page)
         start = _choose(page, "Layer", text)
         samples.append(_wait_for_repaint(page, before, timeout=180_000) - start)  # the first may trace a pass
-        page.wait_for_function(f"t => ({CANVAS})()?.getAttribute('aria-label').includes(t)", arg=text, timeout=180_000)
+        page.wait_for_function(f"t => (({CANVAS})()?.getAttribute('aria-label') || '').includes(t)", arg=text,
+                               timeout=180_000)
     timings["layer_change_to_pixels_s"] = _median(samples)
     page.screenshot(path=ARTIFACTS / "4_layer.png", full_page=True)
 
@@ -313,7 +316,7 @@ def test_the_opacity_control_is_a_slider_for_keyboard_and_screen_readers(server,
     assert slider.input_value() == "0" and slider.get_attribute("aria-valuetext") == "0 percent"
     at_zero, photo_url, _ = _canvas_pixels(page)
     page.keyboard.press("End")
-    page.wait_for_function(f"() => ({CANVAS})().dataset.painted.startsWith('1.00')")
+    page.wait_for_function(f"() => (({CANVAS})()?.dataset.painted || '').startsWith('1.00')")
     assert slider.get_attribute("aria-valuetext") == "100 percent"
     assert abs(at_zero.astype(int) - _canvas_pixels(page)[0]).mean() > 20  # full colour is far from the photo
     # "Original" shows the photo without the map, from the keyboard too.
