@@ -47,7 +47,8 @@ def through_the_app(photos):
         drop_zone = at.main.get("file_uploader")[0]
         drop_zone.set_value((f"photo{index}{Path(photo).suffix}", data, "image/jpeg")).run()
         errors += [e.value for e in at.error] + [str(e) for e in at.exception]
-        overlays += any(" for " in image.proto.imgs[0].caption for image in at.main.get("image"))
+        overlays += any(" for " in panel["caption"] for element in at.main.get("bidi_component")
+                        for panel in json.loads(element.proto.json)["panels"])  # the overlay component
     return {"warm_mb": warm, "errors": errors, "overlays": overlays}
 
 
