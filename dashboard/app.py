@@ -14,12 +14,12 @@ from dashboard.view import View, summary_line  # noqa: E402
 
 url_state.own(tabs.KEYS, tabs.KEPT)
 
-presenting = st.session_state.get("present", url_state.flag(st.query_params.get("present", "0")))
-st.set_page_config(page_title="Grad-CAM Explorer", page_icon="🔥", layout="wide",
-                   initial_sidebar_state="collapsed" if presenting else "auto")
 url_state.keep_selections()
 url_state.choose("present", [True, False], False, parse=url_state.flag)
 presenting, light = st.session_state["present"], st.session_state.get("light", False)
+# Applied on every run, so switching presenter mode on in the sidebar folds the sidebar away too.
+st.set_page_config(page_title="Grad-CAM Explorer", page_icon="🔥", layout="wide",
+                   initial_sidebar_state="collapsed" if presenting else "auto")
 layout.style(presenting, light)
 summary, drop_zone, share = layout.header(presenting)
 
@@ -39,7 +39,7 @@ layer = sidebar.layer_picker(explainer)
 method, counterfactual = sidebar.method_picker()
 display = sidebar.display_controls()
 view = View(model_key=model_key, explainer=explainer, photo=photo, class_index=class_index, layer=layer,
-                  method=method, counterfactual=counterfactual, display=display)
+            method=method, counterfactual=counterfactual, display=display)
 
 url_state.choose("tab", tabs.TITLES, tabs.TITLES[0])
 state = st.session_state

@@ -86,10 +86,11 @@ class Overlay {
     this.frameSlider.addEventListener("input", () => { this.stop(); this.show(Number(this.frameSlider.value)); });
     this.frameSlider.addEventListener("change", () => this.report());
     this.play.addEventListener("click", () => (this.playing ? this.stop(true) : this.start()));
-    // "Original": hold with the mouse or a finger; Space/Enter (a click) switches it.
-    const hold = (on) => (event) => { if (event.pointerType !== undefined) this.setOriginal(on); };
-    this.originalButton.addEventListener("pointerdown", hold(true));
-    for (const type of ["pointerup", "pointerleave", "pointercancel"]) this.originalButton.addEventListener(type, hold(false));
+    // "Original": hold with the mouse or a finger; Space/Enter (a click with no pointer) switches it.
+    this.originalButton.addEventListener("pointerdown", () => this.setOriginal(true));
+    for (const type of ["pointerup", "pointerleave", "pointercancel"]) {
+      this.originalButton.addEventListener(type, () => this.setOriginal(false));
+    }
     this.originalButton.addEventListener("click", (event) => { if (event.detail === 0) this.setOriginal(!this.original); });
   }
 
@@ -129,14 +130,14 @@ class Overlay {
                                          "data-photo": data.photo, "data-map": panel.map || "" }, figure);
       element("figcaption", {}, figure).textContent = panel.caption;
       if (this.scrubbing) figure.hidden = index !== this.frame;
-      return { ...panel, figure, canvas, context: canvas.getContext("2d"), ready: null };
+      return { ...panel, figure, canvas, context: canvas.getContext("2d") };
     });
     const step = this.root.querySelector(".gc-step");
     step.hidden = !this.scrubbing;
     this.frameSlider.max = String(Math.max(0, this.panels.length - 1));
     const photo = load(data.photo);
     for (const panel of this.panels) {
-      panel.ready = Promise.all([photo, panel.map && load(panel.map), panel.marks && load(panel.marks)])
+      Promise.all([photo, panel.map && load(panel.map), panel.marks && load(panel.marks)])
         .then(async ([image, map, marks]) => {
           panel.photo = image;
           panel.mapPixels = await fit(map, image.width, image.height);

@@ -34,14 +34,9 @@ def draw(view: View, predictions) -> None:
         st.markdown(f"Ground truth (white outline): the map's peak (white cross) **{'hits' if hit else 'misses'}** "
                     f"the object; {inside:.0%} of the map's energy lies inside it. "
                     f"The model's prediction, *{predicted}*, is **{verdict}**.")
-    original, blended = photo_and_overlay()
-    photo_jpeg = compute.display_jpeg(view.photo.digest, view.photo.array)
-    original.image(photo_jpeg, caption=f"original · {view.photo.name}", width="stretch")
-    with blended:
-        lesson = view.model_key in shipped_models() and view.photo.mask is not None  # its overlays follow
-        overlay.show("overlay_explore", photo_jpeg,
-                     [overlay.Panel(compute.map_png(e, view.layer), view.caption(), marks_png=marks)],
-                     page_follows=lesson)
+    lesson = view.model_key in shipped_models() and view.photo.mask is not None  # its overlays follow opacity
+    _photo_beside_overlay(view, e, "overlay_explore", f"original · {view.photo.name}", marks_png=marks,
+                          page_follows=lesson)
 
     chart, raw, status = st.columns([4, 3, 3])
     chart.bar_chart(
@@ -74,16 +69,22 @@ def presenter(view: View, predictions) -> None:
     """For a projector: one line of context, the photo and its map large, a large caption."""
     e = view.explain()
     st.markdown(f"<div class='present-line'>{summary_line(view, predictions, html=True)}</div>", unsafe_allow_html=True)
-    original, blended = photo_and_overlay()
-    photo_jpeg = compute.display_jpeg(view.photo.digest, view.photo.array)
-    original.image(photo_jpeg, width="stretch")
-    with blended:
-        overlay.show("overlay_present", photo_jpeg, [overlay.Panel(compute.map_png(e, view.layer), view.caption())],
-                     large=True)
+    _photo_beside_overlay(view, e, "overlay_present", None, large=True)
     what = "what speaks against" if view.counterfactual else "for"
     st.markdown(f"<div class='present-caption'>Where {view.model_name} looks {what} "
                 f"<em>{view.label().rsplit(' (', 1)[0]}</em> at {view.layer.split('/')[-1]}</div>",
                 unsafe_allow_html=True)
+
+
+def _photo_beside_overlay(view: View, explanation, key: str, photo_caption: str | None, marks_png=None,
+                          **shown) -> None:
+    """The photo as it is, and beside it the overlay component (`shown`: overlay.show's options)."""
+    original, blended = photo_and_overlay()
+    photo_jpeg = compute.display_jpeg(view.photo.digest, view.photo.array)
+    original.image(photo_jpeg, caption=photo_caption, width="stretch")
+    with blended:
+        panel = overlay.Panel(compute.map_png(explanation, view.layer), view.caption(), marks_png=marks_png)
+        overlay.show(key, photo_jpeg, [panel], **shown)
 
 
 def _what_it_shows(view: View, explanation) -> str:
