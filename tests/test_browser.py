@@ -73,8 +73,16 @@ def _signature(page):
 
 
 def _wait_for_repaint(page, old, timeout=60_000):
-    """Seconds on the clock when the overlay's pixels differ from the signature `old`."""
-    page.wait_for_function(CHANGED, arg=old, timeout=timeout, polling="raf")
+    """Seconds on the clock when the overlay's pixels differ from the signature `old`. A wait that
+    times out leaves a screenshot and the canvases' state behind (a rare timeout was seen once)."""
+    try:
+        page.wait_for_function(CHANGED, arg=old, timeout=timeout, polling="raf")
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "repaint_timeout.png", full_page=True)
+        canvases = [(c.get_attribute("aria-label"), c.get_attribute("data-map"), c.get_attribute("data-painted"))
+                    for c in page.locator("canvas.gc-canvas").all()]
+        raise AssertionError(f"no repaint within {timeout / 1000:.0f} s; canvases {canvases}; at {page.url}")
     return time.perf_counter()
 
 

@@ -17,6 +17,11 @@ function load(url) {
         const context = canvas.getContext("2d", { willReadFrequently: true });
         context.drawImage(bitmap, 0, 0);
         return context.getImageData(0, 0, bitmap.width, bitmap.height);
+      })
+      .catch((error) => { // forget a failed fetch, so the next layout of this URL tries again
+        pixels.delete(url);
+        console.error(`Grad-CAM overlay: could not load ${url}`, error);
+        throw error;
       }));
   }
   return pixels.get(url);
