@@ -22,6 +22,11 @@ def _quiet_stderr():
         os.close(saved)
 
 
+# -o writes the format its extension names (matplotlib's writers); --save-map writes NumPy's .npz.
+FIGURE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff",
+                  ".pdf": "pdf", ".svg": "svg"}
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line and status 2, instead of usage plus error
         self.exit(2, f"error: {message}\n")
@@ -38,8 +43,9 @@ def _arguments(argv):
     parser.add_argument("--class", dest="class_", metavar="INDEX|LABEL", help="class to explain (default: the top prediction)")
     parser.add_argument("--method", default="gradcam", help="gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam or scorecam")
     parser.add_argument("--counterfactual", action="store_true", help="show what speaks against the class")
-    parser.add_argument("--output", "-o", metavar="FIGURE.png", help="write the side-by-side figure (original | overlays)")
-    parser.add_argument("--save-map", metavar="MAPS.npz", help="write <layer>/map and <layer>/raw arrays")
+    parser.add_argument("--output", "-o", metavar="FIGURE.png",
+                        help=f"write the side-by-side figure (original | overlays): {', '.join(FIGURE_FORMATS)}")
+    parser.add_argument("--save-map", metavar="MAPS.npz", help="write <layer>/map and <layer>/raw arrays to a .npz file")
     parser.add_argument("--json", action="store_true", help="print predictions, class, layers, method and timings as JSON")
     parser.add_argument("--list-layers", action="store_true", help="print the layers that can be explained and exit")
     parser.add_argument("--preprocess", metavar="MODE",
@@ -55,18 +61,50 @@ def _arguments(argv):
         parser.error("--opacity must be between 0 and 1")
     if args.metrics and not args.json:
         parser.error("--metrics goes with --json")
+    if args.output and Path(args.output).suffix.lower() not in FIGURE_FORMATS:
+        parser.error(f"-o writes a figure as {', '.join(FIGURE_FORMATS)}: {args.output} has none of these extensions")
+    if args.save_map and Path(args.save_map).suffix.lower() != ".npz":
+        parser.error(f"--save-map writes a .npz file: {args.save_map} does not end in .npz")
     return args
+
+
+def _write(path: str, write) -> None:
+    """`write(file)` into exactly `path`, through a temporary file beside it that is renamed into place
+    once complete: a full disk or a Ctrl-C leaves no partial file. A device or a pipe is written directly."""
+    from .engine import InputError
+
+    target = Path(path)
+    direct = target.exists() and not target.is_file() and not target.is_dir()
+    partial = target if direct else target.with_name(f".{target.name}.partial")
+    try:
+        try:
+            with open(partial, "wb") as file:
+                write(file)
+            if not direct:
+                os.replace(partial, target)
+        finally:
+            if not direct:
+                partial.unlink(missing_ok=True)
+    except OSError as error:
+        raise InputError(f"Could not write {path}: {error.strerror or error}.") from None
 
 
 def run(args) -> None:
     from .engine import METHODS, Explainer, InputError, load_model, metrics, read_photo
-    from .engine.render import COLORMAPS, blend, figure_png, side_by_side
+    from .engine.images import frames_note
+    from .engine.limits import LAYERS_PER_RUN
+    from .engine.render import COLORMAPS, blend, side_by_side
 
     if args.method not in METHODS:  # checked before the slow model load
         raise InputError(f"Unknown method '{args.method}': use one of {', '.join(METHODS)}.")
     if args.colormap not in COLORMAPS:
         raise InputError(f"Unknown colormap '{args.colormap}': use one of {', '.join(COLORMAPS)}.")
+    if args.layer and len(set(args.layer)) > LAYERS_PER_RUN:
+        raise InputError(f"{len(set(args.layer))} layers were asked for: the limit is {LAYERS_PER_RUN} per run.")
     photo = read_photo(args.input) if args.input else None
+    note = frames_note(args.input) if args.input else None
+    if note and not args.json:
+        print(f"note: {note}", file=sys.stderr)
     model = load_model(args.model, preprocess=args.preprocess, labels=args.labels, output=args.output_name)
     explainer = Explainer(model)
     if args.list_layers:
@@ -80,7 +118,8 @@ def run(args) -> None:
     if args.output:
         overlays = {layer: blend(photo, heat, args.opacity, args.colormap) for layer, heat in explanation.maps.items()}
         title = f"{explanation.label} ({explanation.class_index}) - {args.method}{' counterfactual' if args.counterfactual else ''}"
-        Path(args.output).write_bytes(figure_png(side_by_side(photo, overlays, title)))
+        figure = side_by_side(photo, overlays, title)
+        _write(args.output, lambda file: figure.savefig(file, format=FIGURE_FORMATS[Path(args.output).suffix.lower()], dpi=100))
     if args.save_map:
         import numpy as np
 
@@ -88,10 +127,11 @@ def run(args) -> None:
         for layer in explanation.maps:
             arrays[f"{layer}/map"] = explanation.maps[layer]
             arrays[f"{layer}/raw"] = explanation.raw[layer]
-        np.savez(args.save_map, **arrays)
+        _write(args.save_map, lambda file: np.savez(file, **arrays))
     if args.json:
         print(json.dumps({
             "model": explainer.model.name,
+            "photo_note": note,
             "head": {"output": explainer.model.head.layer.name, "kind": explainer.model.head.kind},
             "predictions": [{"class_index": i, "label": label, "probability": p} for i, label, p in predictions],
             "class_index": explanation.class_index,
@@ -116,10 +156,13 @@ def run(args) -> None:
 def main(argv=None) -> int:
     args = _arguments(argv)
     warnings.filterwarnings("ignore")  # library warnings would add lines to our one-line errors
-    with _quiet_stderr():
-        from .engine import InputError
     try:
+        with _quiet_stderr():
+            from .engine import InputError
         run(args)
+    except KeyboardInterrupt:
+        print("interrupted: no file was left half-written", file=sys.stderr)
+        return 130
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

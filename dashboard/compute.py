@@ -14,6 +14,7 @@ from streamlit.runtime.scriptrunner import script_runner
 
 from dashboard.engine import Explainer, load_model, metrics, read_photo
 from dashboard.engine.cache import SizedCache
+from dashboard.engine.images import frames_note
 from dashboard.engine.render import DISPLAY_SIDE, colour_bar_figure, figure_png, image_jpeg
 from dashboard.engine.render import map_png as encode_map
 
@@ -40,6 +41,11 @@ SANITY_SIDE = 320  # pixels: the sanity check's photo and maps (the model sees 2
 def photo(photo_digest: str, data: bytes) -> np.ndarray:
     """The photo at its working size (long side <= images.WORKING_SIDE)."""
     return PHOTOS.get(("photo", photo_digest), lambda: read_photo(data))
+
+
+def photo_note(photo_digest: str, data: bytes) -> str | None:
+    """Which page or frame of a multi-page file is explained (None for a single picture)."""
+    return PHOTOS.get(("note", photo_digest), lambda: frames_note(data))
 
 
 def display_jpeg(photo_digest: str, array: np.ndarray, side: int = DISPLAY_SIDE) -> bytes:

@@ -15,7 +15,7 @@ from dashboard.url_state import from_link
 
 SAMPLES = {path.stem.replace("_", " "): path for path in sorted((Path(__file__).parents[1] / "assets" / "samples").glob("*.jpg"))}
 DEFAULT_SAMPLE = "cat chelsea"
-IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
+IMAGE_TYPES = ["png", "jpg", "jpeg", "heic", "heif", "avif", "bmp", "gif", "webp", "tif", "tiff"]
 DRAWN = "drawn"
 UPLOAD = "upload"  # an uploaded or camera photo: it cannot travel in a link
 
@@ -74,9 +74,14 @@ def photo_input(drop_zone) -> Photo:
             data = upload.getvalue()
             photo_digest = compute.digest(data)
             try:
-                return Photo(upload.name, photo_digest, compute.photo(photo_digest, data), data=data)
+                photo = Photo(upload.name, photo_digest, compute.photo(photo_digest, data), data=data)
             except InputError as error:
                 st.error(f"{upload.name}: {error} Showing the sample photo instead.")
+                continue
+            note = compute.photo_note(photo_digest, data)
+            if note:
+                drop_zone.caption(f"{upload.name}: {note}")
+            return photo
     source = st.session_state["photo_source"]
     if source == DRAWN:
         return _drawn_shape()

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import graph
-from .errors import InputError, plural
+from .errors import InputError, plural, whole_number
 from .images import read_photo
 from .methods import METHODS, Evidence
 from .models import Model, load_model
@@ -101,8 +101,8 @@ class Explainer:
     def class_index(self, text) -> int:
         """A class index from an index or a label (case and "_" vs " " ignored)."""
         labels = self.labels
-        if isinstance(text, (int, np.integer)) or str(text).strip().lstrip("-").isdigit():
-            index = int(text)
+        index = int(text) if isinstance(text, (int, np.integer)) else whole_number(text)
+        if index is not None:
             if not 0 <= index < len(labels):
                 raise InputError(f"Class {index} is out of range: the model has {plural(len(labels), 'class')} (0-{len(labels) - 1}).")
             return index

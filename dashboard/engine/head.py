@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from .errors import InputError, plural
+from .errors import InputError, plural, whole_number
 
 _SQUASHING = ("softmax", "sigmoid")
 
@@ -70,8 +70,8 @@ def find_head(network: keras.Model, output=None, called=None) -> Head:
                              "a classifier ends in a (batch, classes) output.")
         squashed = [c for c in readable if _activation(c[0]) in _SQUASHING]
         return _head_of(*(squashed or readable)[0])
-    if isinstance(output, int) or str(output).isdigit():
-        index = int(output)
+    index = output if isinstance(output, int) else whole_number(output)
+    if index is not None:
         if not 0 <= index < len(candidates):
             raise InputError(f"Output {index} does not exist: the model has {plural(len(names), 'output')} ({', '.join(names)}).")
     elif output in names:

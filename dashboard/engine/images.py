@@ -11,9 +11,12 @@ from pathlib import Path
 import io
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError
+from .errors import InputError, plural
+
+pillow_heif.register_heif_opener()  # iPhones save HEIC by default; Pillow itself reads AVIF
 
 _SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _REDUCIBLE_MODES = {"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"}  # what Image.reduce averages
@@ -37,6 +40,17 @@ def read_photo(source, max_side: int | None = WORKING_SIDE) -> np.ndarray:
     if not data:
         raise InputError("The image file is empty.")
     return _bounded(_to_rgb(_open(data, max_side)), max_side)
+
+
+def frames_note(source) -> str | None:
+    """For a file (bytes or path) with several pages (TIFF) or frames (GIF, WebP, HEIF): which one is explained."""
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as image:
+            count = getattr(image, "n_frames", 1)
+            kind = "page" if image.format == "TIFF" else "frame"
+    except Exception:  # read_photo says what is wrong with the file
+        return None
+    return f"The file has {plural(count, kind)}: the first is explained." if count > 1 else None
 
 
 def _bounded(photo: np.ndarray, max_side: int | None) -> np.ndarray:
@@ -99,6 +113,10 @@ def _from_array(array: np.ndarray) -> np.ndarray:
         raise InputError("The image has no pixels.")
     if array.dtype != np.uint8:
         values = array.astype(np.float64)
+        broken = np.count_nonzero(~np.isfinite(values))
+        if broken:  # one NaN would otherwise turn the whole photo black
+            raise InputError(f"The image has {plural(broken, 'pixel value')} that {'is' if broken == 1 else 'are'} "
+                             "not a number (NaN or infinity): save it with finite values.")
         top = values.max() if values.size else 0
         # Floats in [0, 1], or 16-bit values, are stretched to 0..255; anything in 0..255 is kept.
         scale = 255.0 if top <= 1.0 and array.dtype.kind == "f" else (255.0 / 65535.0 if top > 255 else 1.0)

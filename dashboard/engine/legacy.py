@@ -13,6 +13,7 @@ import keras
 from keras.src.legacy.saving import legacy_h5_format, saving_options, saving_utils
 from keras.src.saving import serialization_lib
 
+from . import limits
 from .errors import InputError
 
 _MODELS = ("Sequential", "Functional", "Model")
@@ -21,22 +22,27 @@ _CODE = ("Lambda", "TFOpLambda", "SlicingOpLambda")  # Keras 2 layers that carry
 
 def load_h5(source, name: str) -> keras.Model:
     """A path or a binary file object holding an HDF5 model -> keras.Model. `name` is the user's
-    file name, for messages."""
+    file name, for messages. What the file declares is checked against the limits first."""
     try:
         file = h5py.File(source, "r")
     except OSError:
         raise InputError(f"{name} is not a readable HDF5 model file (is it damaged or cut short?).") from None
     with file:
-        config = file.attrs.get("model_config")
+        limits.check_hdf5(file, name)
+        config = limits.config_text(file, name)
         if config is None or "model_weights" not in file:
             raise InputError(f"{name} holds no Keras model (only weights, or not a Keras file at all).")
-        config = json.loads(config.decode() if isinstance(config, bytes) else config)
+        try:
+            config = json.loads(config)
+        except (ValueError, RecursionError):
+            raise InputError(f"{name} could not be rebuilt as a Keras model (its configuration is not valid JSON).") from None
         version = file.attrs.get("keras_version", b"")
         if (version.decode() if isinstance(version, bytes) else str(version)).startswith(("1.", "2.")):
             config = translate(config)
         refuse_code(config, name)
         try:
             with saving_options.keras_option_scope(use_legacy_config=True), serialization_lib.SafeModeScope(True):
+                limits.check_declared_weights(lambda: saving_utils.model_from_config(config), name)
                 network = saving_utils.model_from_config(config)
                 legacy_h5_format.load_weights_from_hdf5_group(file["model_weights"], network)
         except InputError:

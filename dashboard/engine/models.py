@@ -4,9 +4,11 @@ A `Model` bundles what explaining needs besides the network itself: how to turn 
 photo into the network's input, and the class names.
 """
 
+import codecs
 import functools
-import io
 import json
+import shutil
+import tempfile
 import os
 import threading
 import zipfile
@@ -14,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import h5py
 import keras
 import numpy as np
 from keras.src.backend.config import keras_home
 from keras.src.utils import file_utils
 from PIL import Image
 
-from . import graph, legacy
+from . import graph, legacy, limits
 from .errors import InputError, plural
 from .head import Head, find_head
 
@@ -71,7 +74,6 @@ def shipped_models() -> dict:
 PREPROCESS_MODES = ("tf", "caffe", "torch", "unit", "none")  # unit: x / 255, for models trained on 0..1 pixels
 _COLOUR_MODES = ("caffe", "torch")  # ImageNet means per colour channel: they need 3 channels
 TEACHABLE_MACHINE_PREPROCESS = "tf"  # Teachable Machine scales pixels to -1..1
-_ZIP_LIMIT = 1 << 30  # bytes a zipped model may unpack to
 
 
 @dataclass
@@ -160,18 +162,35 @@ def load_model(source=DEFAULT_MODEL, preprocess=None, labels=None, weights="imag
     )
 
 
-def read_labels(source) -> list[str]:
-    """labels.txt: one name per line, or Teachable Machine's "index name" lines ("0 Cat" -> "Cat")."""
+def read_labels(source, name: str = "labels.txt") -> list[str]:
+    """labels.txt (a path, bytes or text): one name per line, or Teachable Machine's "index name"
+    lines ("0 Cat" -> "Cat"). Bytes may be UTF-8 (with or without the BOM Windows Notepad writes),
+    UTF-16 with its BOM, or Latin-1."""
     if isinstance(source, Path):
         if not source.is_file():
             raise InputError(f"There is no labels file at {source}.")
-        source = source.read_bytes()
-    text = source.decode("utf-8", errors="replace") if isinstance(source, bytes) else source
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+        name, source = source.name, limits.read_file(source, limits.LABELS_BYTES, "labels file")
+    if isinstance(source, bytes):
+        if len(source) > limits.LABELS_BYTES:
+            raise InputError(f"The labels file {name} is over the limit of {limits.LABELS_BYTES >> 20} MB.")
+        source = _decode_text(source)
+    limits.check_labels_text(source, name)
+    lines = [line.strip() for line in source.lstrip("\ufeff").splitlines() if line.strip()]
     numbered = [line.split(maxsplit=1) for line in lines]
     if lines and all(len(parts) == 2 and parts[0] == str(i) for i, parts in enumerate(numbered)):
         return [parts[1] for parts in numbered]
     return lines
+
+
+def _decode_text(data: bytes) -> str:
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8):].decode("utf-8", errors="replace")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")  # the BOM says which byte order
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # Windows' "ANSI" files for Western languages: every byte is a letter
 
 
 def _zoo_model(name, weights, preprocess, labels) -> Model:
@@ -213,8 +232,12 @@ def _read_keras_file(path: Path) -> keras.Model:
     if not zipfile.is_zipfile(path):  # a .keras file is a zip archive
         raise InputError(f"{path.name} is not a readable .keras file (is it damaged or cut short?).")
     try:
+        config = _keras_file_config(path)
         # safe_mode refuses Lambda layers and anything else that would run code from the file.
+        limits.check_declared_weights(lambda: keras.saving.deserialize_keras_object(config, safe_mode=True), path.name)
         return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except InputError:
+        raise
     except Exception as error:
         message = str(error)
         if "Lambda" in message or "safe_mode" in message or "arbitrary code" in message:
@@ -227,24 +250,54 @@ def _read_keras_file(path: Path) -> keras.Model:
         raise InputError(f"The model file {path.name} was refused: {reason}.") from None
 
 
+def _keras_file_config(path: Path) -> dict:
+    """A .keras archive's configuration, after its members' inflated sizes and its weights file's
+    declared datasets are checked against the limits."""
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: info for info in archive.infolist()}
+        inflated = sum(info.file_size for info in members.values())
+        if inflated > limits.ZIP_MEMBER_BYTES:
+            raise InputError(f"The model file {path.name} inflates to {inflated >> 20:,} MB: "
+                             f"the limit is {limits.ZIP_MEMBER_BYTES >> 20} MB.")
+        if "config.json" not in members:
+            raise InputError(f"The model file {path.name} was refused: it holds no config.json.")
+        config = json.loads(limits.read_member(archive, members["config.json"], limits.CONFIG_BYTES, "configuration"))
+        if "model.weights.h5" in members:
+            with archive.open("model.weights.h5") as weights, h5py.File(weights, "r") as file:
+                limits.check_hdf5(file, path.name)
+    return config
+
+
 def _read_teachable_machine_zip(path: Path) -> tuple[keras.Model, list[str] | None]:
     """Teachable Machine's "Export model > Tensorflow > Keras" download: keras_model.h5 and labels.txt."""
     if not path.is_file():
         raise InputError(f"There is no model file at {path}.")
     try:
         with zipfile.ZipFile(path) as archive:
-            members = {Path(info.filename).name: info for info in archive.infolist() if not info.is_dir()}
-            models = [info for name, info in members.items() if name.lower().endswith((".h5", ".hdf5"))]
+            files = [info for info in archive.infolist() if not info.is_dir()]
+            models = [info for info in files if info.filename.lower().endswith((".h5", ".hdf5"))]
+            labels = [info for info in files if Path(info.filename).name == "labels.txt"]
             if len(models) != 1:
+                held = f" ({' and '.join(info.filename for info in models)})" if models else ""
                 raise InputError(f"{path.name} should hold one .h5 model (Teachable Machine's keras_model.h5); "
-                                 f"it holds {plural(len(models), 'model file')}.")
-            if models[0].file_size > _ZIP_LIMIT:
-                raise InputError(f"{path.name} unpacks to more than {_ZIP_LIMIT >> 20} MB: too large for a classifier.")
-            data = io.BytesIO(archive.read(models[0]))
-            labels = read_labels(archive.read(members["labels.txt"])) if "labels.txt" in members else None
+                                 f"it holds {plural(len(models), 'model file')}{held}.")
+            if len(labels) > 1:
+                raise InputError(f"{path.name} holds {len(labels)} labels files "
+                                 f"({' and '.join(info.filename for info in labels)}): which one is meant?")
+            model = models[0]
+            if model.file_size > limits.ZIP_MEMBER_BYTES:
+                raise InputError(f"The model file {model.filename} inflates to {model.file_size >> 20:,} MB: "
+                                 f"the limit is {limits.ZIP_MEMBER_BYTES >> 20} MB.")
+            names = read_labels(limits.read_member(archive, labels[0], limits.LABELS_BYTES, "labels file"),
+                                labels[0].filename) if labels else None
+            # Inflated to a temporary file, not to memory: its weights are then read once, from disk.
+            unpacked = tempfile.TemporaryFile()
+            with archive.open(model) as member:
+                shutil.copyfileobj(member, unpacked)
     except zipfile.BadZipFile:
         raise InputError(f"{path.name} is not a readable zip file (is it damaged or cut short?).") from None
-    return legacy.load_h5(data, path.name), labels
+    with unpacked:
+        return legacy.load_h5(unpacked, path.name), names
 
 
 def _input_shape(network: keras.Model, given) -> tuple:

@@ -7,6 +7,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
+from . import limits
+
 COLORMAPS = ("jet", "viridis", "inferno", "turbo")
 
 
@@ -62,8 +64,7 @@ def marks_png(mask: np.ndarray, heatmap: np.ndarray) -> bytes:
 def side_by_side(photo: np.ndarray, overlays: dict, title: str) -> Figure:
     """The seed's figure: the original, then one overlay per entry (panel title -> image)."""
     panels = [("original", photo), *overlays.items()]
-    height, width = photo.shape[:2]
-    figure = Figure(figsize=(4 * len(panels), 4 * height / width + 0.6), layout="constrained")
+    figure = Figure(figsize=limits.figure_inches(*photo.shape[:2], len(panels)), layout="constrained")
     for axes, (name, image) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
         axes.imshow(image)
         axes.set_title(name)
