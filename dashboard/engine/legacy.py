@@ -6,6 +6,7 @@ code from the file, then build the model and read its weights the way Keras' own
 does, in safe mode.
 """
 
+import copy
 import json
 
 import h5py
@@ -42,7 +43,8 @@ def load_h5(source, name: str) -> keras.Model:
         refuse_code(config, name)
         try:
             with saving_options.keras_option_scope(use_legacy_config=True), serialization_lib.SafeModeScope(True):
-                limits.check_declared_weights(lambda: saving_utils.model_from_config(config), name)
+                # model_from_config consumes the configuration it is given: the counting build gets a copy
+                limits.check_declared_weights(lambda: saving_utils.model_from_config(copy.deepcopy(config)), name)
                 network = saving_utils.model_from_config(config)
                 legacy_h5_format.load_weights_from_hdf5_group(file["model_weights"], network)
         except InputError:

@@ -31,11 +31,14 @@ def _mb(size: int) -> str:
     return f"{size / MB:,.0f} MB" if size >= MB else f"{size / 1024:,.0f} KB"
 
 
+def check_size(size: int, limit: int, what: str) -> None:
+    if size > limit:
+        raise InputError(f"The {what} is {_mb(size)}: the limit is {_mb(limit)}.")
+
+
 def read_file(path: Path, limit: int, what: str) -> bytes:
     """A file's bytes, refused unread when larger than `limit`."""
-    size = path.stat().st_size
-    if size > limit:
-        raise InputError(f"The {what} {path.name} is {_mb(size)}: the limit is {_mb(limit)}.")
+    check_size(path.stat().st_size, limit, f"{what} {path.name}")
     return path.read_bytes()
 
 

@@ -171,8 +171,7 @@ def read_labels(source, name: str = "labels.txt") -> list[str]:
             raise InputError(f"There is no labels file at {source}.")
         name, source = source.name, limits.read_file(source, limits.LABELS_BYTES, "labels file")
     if isinstance(source, bytes):
-        if len(source) > limits.LABELS_BYTES:
-            raise InputError(f"The labels file {name} is over the limit of {limits.LABELS_BYTES >> 20} MB.")
+        limits.check_size(len(source), limits.LABELS_BYTES, f"labels file {name}")
         source = _decode_text(source)
     limits.check_labels_text(source, name)
     lines = [line.strip() for line in source.lstrip("\ufeff").splitlines() if line.strip()]
