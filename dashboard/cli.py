@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _arguments(argv):
     parser = _Parser(prog="python -m dashboard.cli", description="Where does the classifier look? Grad-CAM and friends for Keras CNNs.")
-    parser.add_argument("--input", "-i", help="photo to explain (any format Pillow reads)")
+    parser.add_argument("--input", "-i", help="photo to explain (any format Pillow reads, and HEIC/HEIF)")
     parser.add_argument("--model", "-m", default="mobilenet_v2",
                         help="zoo name, or a .keras/.h5 file or Teachable Machine converted_keras.zip (default: mobilenet_v2)")
     parser.add_argument("--labels", metavar="FILE", help="class names: labels.txt, one per line or Teachable Machine's 'index name'")

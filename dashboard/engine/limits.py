@@ -45,9 +45,13 @@ def read_file(path: Path, limit: int, what: str) -> bytes:
 def read_member(archive, info, limit: int, what: str) -> bytes:
     """A zip member's bytes, refused from its declared inflated size before it is inflated. zipfile
     stops at the declared size, so a header that understates it cannot make this read more."""
-    if info.file_size > limit:
-        raise InputError(f"The {what} {info.filename} inflates to {_mb(info.file_size)}: the limit is {_mb(limit)}.")
+    check_inflated(info.file_size, limit, f"{what} {info.filename}")
     return archive.read(info)
+
+
+def check_inflated(size: int, limit: int, what: str) -> None:
+    if size > limit:
+        raise InputError(f"The {what} inflates to {_mb(size)}: the limit is {_mb(limit)}.")
 
 
 def check_labels_text(text: str, name: str) -> None:

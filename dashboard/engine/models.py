@@ -7,9 +7,9 @@ photo into the network's input, and the class names.
 import codecs
 import functools
 import json
+import os
 import shutil
 import tempfile
-import os
 import threading
 import zipfile
 from dataclasses import dataclass, field
@@ -255,9 +255,7 @@ def _keras_file_config(path: Path) -> dict:
     with zipfile.ZipFile(path) as archive:
         members = {info.filename: info for info in archive.infolist()}
         inflated = sum(info.file_size for info in members.values())
-        if inflated > limits.ZIP_MEMBER_BYTES:
-            raise InputError(f"The model file {path.name} inflates to {inflated >> 20:,} MB: "
-                             f"the limit is {limits.ZIP_MEMBER_BYTES >> 20} MB.")
+        limits.check_inflated(inflated, limits.ZIP_MEMBER_BYTES, f"model file {path.name}")
         if "config.json" not in members:
             raise InputError(f"The model file {path.name} was refused: it holds no config.json.")
         config = json.loads(limits.read_member(archive, members["config.json"], limits.CONFIG_BYTES, "configuration"))
@@ -284,9 +282,7 @@ def _read_teachable_machine_zip(path: Path) -> tuple[keras.Model, list[str] | No
                 raise InputError(f"{path.name} holds {len(labels)} labels files "
                                  f"({' and '.join(info.filename for info in labels)}): which one is meant?")
             model = models[0]
-            if model.file_size > limits.ZIP_MEMBER_BYTES:
-                raise InputError(f"The model file {model.filename} inflates to {model.file_size >> 20:,} MB: "
-                                 f"the limit is {limits.ZIP_MEMBER_BYTES >> 20} MB.")
+            limits.check_inflated(model.file_size, limits.ZIP_MEMBER_BYTES, f"model file {model.filename}")
             names = read_labels(limits.read_member(archive, labels[0], limits.LABELS_BYTES, "labels file"),
                                 labels[0].filename) if labels else None
             # Inflated to a temporary file, not to memory: its weights are then read once, from disk.
