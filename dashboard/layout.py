@@ -14,12 +14,15 @@ from dashboard.photos import UPLOAD
 # map must start above the fold, so the page begins right under the toolbar. The sidebar's buttons
 # are three to a row (the gallery): with Streamlit's padding "astronaut" did not fit. On a phone the
 # photo and its overlay stack: the overlay comes first, so the result is what a student sees.
+# A photo far taller than wide (a 10 x 10,000 px strip) is letterboxed within the screen's height, like
+# the overlay (overlay.css), instead of stretching the page to 190,000 px.
 # The light background also re-themes the overlay component (its colours are Streamlit's theme variables).
 COMPACT = """<style>
 .block-container {padding-top: 3rem; padding-bottom: 1rem}
 [data-testid="stMainBlockContainer"] h1 {padding: 0 0 .1rem 0 !important; font-size: 2rem !important}
 [data-testid="stSidebar"] [data-testid="stButton"] button {padding-left: .3rem; padding-right: .3rem}
 [data-testid="stSidebar"] [data-testid="stButton"] button p {font-size: .85rem}
+[data-testid="stMainBlockContainer"] [data-testid="stImage"] img {max-height: 85vh; object-fit: contain}
 @media (max-width: 640px) {.st-key-photo_and_overlay [data-testid="stHorizontalBlock"] {flex-direction: column-reverse}}
 </style>"""
 PRESENTING = """<style>

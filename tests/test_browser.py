@@ -349,6 +349,25 @@ def test_the_opacity_control_is_a_slider_for_keyboard_and_screen_readers(server,
     _no_exception(page)
 
 
+def test_a_strip_10_px_wide_stays_within_the_screen(server, browser, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    url, _ = server
+    page, _ = _first_heatmap_seconds(browser, url)
+    before = _signature(page)
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (10_000, 10, 3), dtype=np.uint8)).save(tmp_path / "strip.png")
+    page.locator('[data-testid="stMain"] [data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        str(tmp_path / "strip.png"))
+    page.locator('[data-testid="stImage"]').filter(has_text="strip.png").wait_for(timeout=120_000)
+    _wait_for_repaint(page, before)
+    photo = page.locator('[data-testid="stImage"]').filter(has_text="strip.png").locator("img").bounding_box()["height"]
+    shown = [photo, page.evaluate(f"() => ({CANVAS})().getBoundingClientRect().height")]
+    assert max(shown) <= 0.85 * page.viewport_size["height"] + 1, shown  # letterboxed in the screen's height, not 190,000 px tall
+    page.screenshot(path=ARTIFACTS / "6_strip.png")
+    _no_exception(page)
+
+
 def test_a_phone_photo_is_as_live_as_a_small_one(server, browser, tmp_path):
     from synthetic import phone_photo
 
