@@ -168,18 +168,24 @@ async def measure(url, pid, photos, phones):
     return report
 
 
+def class_photos(folder: Path) -> list[Path]:
+    """The 8 uploads: the five shared photos and three of them at phone size (4000 px on the long side)."""
+    from PIL import Image
+
+    photos = [PHOTOS / name for name in UPLOADS]
+    for name in PHONE_COPIES:
+        image = Image.open(PHOTOS / name).convert("RGB")
+        scale = 4000 / max(image.size)
+        path = folder / f"phone_{Path(name).stem}.jpg"
+        image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC).save(path, quality=90)
+        photos.append(path)
+    return photos
+
+
 def main():
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        photos = [PHOTOS / name for name in UPLOADS]
-        from PIL import Image
-
-        for name in PHONE_COPIES:  # the same photos at phone size: 4000 px on the long side
-            image = Image.open(PHOTOS / name).convert("RGB")
-            scale = 4000 / max(image.size)
-            path = folder / f"phone_{Path(name).stem}.jpg"
-            image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC).save(path, quality=90)
-            photos.append(path)
+        photos = class_photos(folder)
         phones = [phone_photo(folder / f"class_{i:02d}.jpg", seed=1000 + i) for i in range(50)]
         if "--url" in sys.argv:  # a server started by hand (another version, to compare): URL and pid
             url, pid = sys.argv[sys.argv.index("--url") + 1], int(sys.argv[sys.argv.index("--pid") + 1])
