@@ -164,6 +164,33 @@ def _settled(page, key, value, timeout=30_000):
                            timeout=timeout)
 
 
+def test_a_cold_first_visit():
+    """A student's first visit as it happens in a lesson: a server just started as `make run` starts it,
+    a browser never used before (its own process, an empty profile and cache). Records the seconds
+    to the first content (the title) and to the heatmap's pixels on the canvas."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    process, url = local_server.start(local_server.MAKE_RUN)
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            page = chromium.new_page(viewport={"width": 1280, "height": 720})
+            start = time.perf_counter()
+            page.goto(url, wait_until="commit")
+            page.locator("h1").first.wait_for(timeout=60_000)
+            content = time.perf_counter() - start
+            page.wait_for_function(f"() => ({SIGNATURE})() !== null", polling="raf", timeout=120_000)
+            heatmap = time.perf_counter() - start
+            page.screenshot(path=ARTIFACTS / "0_cold_first_visit.png")
+            _no_exception(page)
+            chromium.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    _record({"cold_first_content_s": round(content, 2), "cold_first_heatmap_s": round(heatmap, 2)})
+
+
 def test_upload_opacity_layer_and_compare_in_a_real_browser(server, browser):
     url, _ = server
     ARTIFACTS.mkdir(exist_ok=True)
