@@ -21,9 +21,12 @@ test: $(VENV)/.dev $(LOCAL_CACHE)
 
 bench: $(VENV)/.dev $(LOCAL_CACHE)
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/scorecam_app.py
 
-# How many sessions one server holds: browser sessions against a local server (a measurement, minutes).
+# How many sessions one server holds (a measurement, minutes): Locust students speaking Streamlit's
+# protocol, so the server is measured alone; then browser waves as a cross-check.
 load: $(VENV)/.dev $(LOCAL_CACHE)
+	$(BIN)/python bench/protocol_load.py
 	$(BIN)/python bench/load.py
 
 $(VENV)/.runtime: requirements.txt
