@@ -1,4 +1,4 @@
-"""Locust students for the dashboard, speaking Streamlit's protocol (bench/streamlit_session.py).
+"""Locust students for the dashboard, speaking Streamlit's protocol (tests/streamlit_session.py).
 
 Each student opens a fresh session with a link's query string and waits for the first overlay's
 photo and map; then changes the layer (a rerun, a new map fetched) and, with LOAD_UPLOADS set to a

@@ -33,7 +33,7 @@ SECONDS = 40  # each wave's duration; a student's lesson is about 8 s
 def locust(url: str, users: int, seconds: int, folder: Path, uploads: Path | None = None) -> dict:
     """One headless Locust run in its own process group; {name: {count, failures, p50_s, p95_s}}."""
     prefix = folder / f"wave_{users}{'_uploads' if uploads else ''}"
-    env = {**os.environ, "LOAD_UPLOADS": str(uploads or ""), "PYTHONPATH": str(ROOT / "bench")}
+    env = {**os.environ, "LOAD_UPLOADS": str(uploads or ""), "PYTHONPATH": str(ROOT / "tests")}
     if not uploads:
         env.pop("LOAD_UPLOADS")
     command = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",

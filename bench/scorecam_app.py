@@ -2,7 +2,7 @@
 
 Starts the dashboard as `make run` does, then alternates, three times each: the engine's Score-CAM
 in this process (MobileNetV2, out_relu, the photo at its working size), and the same in the
-dashboard through its own protocol (bench/streamlit_session.py): a photo dropped, then "Score-CAM"
+dashboard through its own protocol (tests/streamlit_session.py): a photo dropped, then "Score-CAM"
 picked in the sidebar, timed to the overlay's map in hand. Each dashboard round drops new bytes
 (the same pixels), so nothing comes from a cache. Prints each pair and the median ratio.
 """

@@ -21,6 +21,8 @@ presenting, light = st.session_state["present"], st.session_state.get("light", F
 st.set_page_config(page_title="Grad-CAM Explorer", page_icon="🔥", layout="wide",
                    initial_sidebar_state="collapsed" if presenting else "auto")
 layout.style(presenting, light)
+if url_state.moved_here():
+    st.toast(url_state.MOVED, icon="🔁")
 summary, drop_zone, share = layout.header(presenting)
 
 try:

@@ -75,3 +75,18 @@ def link() -> str:
     """The address of this view, to share."""
     base = (st.context.url or "").split("?")[0]
     return f"{base}?{urlencode(st.query_params.to_dict())}"
+
+
+MOVED = "The server this page was on stopped: the one answering now reopened your view from its link."
+
+
+def moved_here() -> bool:
+    """True on the first run of a session the page asked to resume (its websocket names the session
+    it had) on a server that never held it: behind a load balancer, its replica stopped. The page
+    reruns with its own URL, so the view comes back from the link; an uploaded photo does not."""
+    if "_seen" in st.session_state:
+        return False
+    st.session_state["_seen"] = True
+    entries = st.context.headers.get("Sec-Websocket-Protocol", "").split(",")
+    return len(entries) >= 3 and bool(entries[2].strip())
+

@@ -1,9 +1,17 @@
-"""The deployment files: no cluster or Docker daemon is reachable here, so check what they say."""
+"""The deployment files: no cluster or Docker daemon is reachable here, so check what they say; the
+load balancer (HAProxy) runs for real, with two replicas."""
 
 import json
+import os
 import re
+import shutil
 
-from conftest import ROOT
+import pytest
+
+import local_server
+from conftest import ROOT, needs_weights
+from streamlit_session import StreamlitSession
+from dashboard.url_state import MOVED
 
 DEPLOY = ROOT / "deploy"
 
@@ -52,3 +60,41 @@ def test_the_dockerfile_builds_the_pinned_app_on_slim_python_3_11():
     for line in (ROOT / "requirements.txt").read_text().splitlines():  # every pin is exact
         if line and not line.startswith("#"):
             assert "==" in line, line
+
+
+ON_CI = os.environ.get("CI") == "true"
+
+
+@needs_weights
+@pytest.mark.skipif(not ON_CI and not shutil.which("haproxy"), reason="no haproxy here (CI installs it)")
+def test_two_replicas_behind_haproxy_keep_each_student_and_take_over_when_one_stops():
+    """deploy/haproxy.cfg on this machine, driven by the load client: sessions spread over both
+    replicas, each student's maps come from its own (a map exists only where it was made), and a
+    student whose replica stops comes back on the other, from its link, told once."""
+    processes, replicas, url = local_server.start_balanced()
+    try:
+        students = [StreamlitSession(url) for _ in range(6)]
+        pages = [student.run("") for student in students]
+        assert {student.replica for student in students} == {"a", "b"}
+        for student, page in zip(students, pages):
+            assert not page.errors and student.fetch(page.overlay_urls) > 0
+            assert not page.notices  # a first visit is not a move
+        moving = next(student for student in students if student.replica == "a")
+        page = moving.choose(pages[students.index(moving)], "Layer", "Conv_1 · 7×7")
+        moving.fetch(page.overlay_urls)
+        assert "layer=Conv_1" in moving.query  # the view is in the page's link
+
+        processes[1].kill()  # replica a stops mid-lesson
+        processes[1].wait(timeout=30)
+        back = StreamlitSession(url, resume=moving)  # its page reconnects, as Streamlit's page does
+        page = back.run()
+        assert back.replica == "b"
+        assert page.notices == [MOVED] and not page.errors
+        assert back.fetch(page.overlay_urls) > 0 and "layer=Conv_1" in back.query
+        assert page.widgets["Layer"].raw_value == "Conv_1 · 7×7"
+        assert not back.run().notices  # said once
+        stayed = next(student for student in students if student.replica == "b")
+        assert not stayed.run().errors  # the other replica's students never noticed
+    finally:
+        for process in processes:
+            process.kill()

@@ -30,21 +30,30 @@ class Page:
     widgets: dict = field(default_factory=dict)  # label -> the widget's proto (id, options, ...)
     overlay_urls: list = field(default_factory=list)  # the first overlay's photo and first map
     errors: list = field(default_factory=list)
+    notices: list = field(default_factory=list)  # toasts
 
 
 class StreamlitSession:
-    def __init__(self, base_url: str, timeout: float = 120):
+    def __init__(self, base_url: str, timeout: float = 120, resume: "StreamlitSession | None" = None):
+        """A new page; with `resume`, that page reconnecting (its cookies, and the session it had)."""
         self.base_url, self.timeout = base_url.rstrip("/"), timeout
-        self.http = requests.Session()
+        self.http = resume.http if resume else requests.Session()
         self.http.get(f"{self.base_url}/_stcore/health", timeout=timeout).raise_for_status()  # sets the XSRF cookie
         self.xsrf = self.http.cookies.get("_streamlit_xsrf", "")
         cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        # The page passes its XSRF token and the session it wants back in the subprotocol list.
+        protocols = ["streamlit", self.xsrf, resume.session_id if resume else ""]
         self.socket = websocket.create_connection(
             self.base_url.replace("http", "ws", 1) + "/_stcore/stream", timeout=timeout,
-            subprotocols=["streamlit", self.xsrf] if self.xsrf else ["streamlit"], origin=self.base_url, cookie=cookie)
+            subprotocols=[p for p in protocols if p] if not resume else protocols, origin=self.base_url, cookie=cookie)
         self.session_id = self.script_hash = None
+        self.query = resume.query if resume else ""  # the page's URL query: the link to its view
         self.states: dict[str, WidgetState] = {}  # the widget values this page has set
-        self.replica = self.http.cookies.get("replica")  # the load balancer's affinity cookie, if any
+
+    @property
+    def replica(self) -> str | None:
+        """The load balancer's affinity cookie, if there is one."""
+        return self.http.cookies.get("replica")
 
     def close(self):
         self.socket.close()
@@ -55,16 +64,19 @@ class StreamlitSession:
     def _receive(self) -> ForwardMsg:
         message = ForwardMsg()
         message.ParseFromString(self.socket.recv())
+        if message.WhichOneof("type") == "page_info_changed":
+            self.query = message.page_info_changed.query_string
         if message.WhichOneof("type") == "new_session":
             self.session_id = message.new_session.initialize.session_id or self.session_id
             self.script_hash = message.new_session.main_script_hash
         return message
 
-    def run(self, query: str = "", **changed: WidgetState) -> Page:
-        """Rerun the script (the first run opens the page) and read its elements until it finishes."""
+    def run(self, query: str | None = None, **changed: WidgetState) -> Page:
+        """Rerun the script (the first run opens the page, with `query` or the page's own) and read
+        its elements until it finishes."""
         self.states.update(changed)
         message = BackMsg()
-        message.rerun_script.query_string = query
+        message.rerun_script.query_string = self.query if query is None else query
         message.rerun_script.page_script_hash = self.script_hash or ""
         message.rerun_script.widget_states.widgets.extend(self.states.values())
         self._send(message)
@@ -96,6 +108,8 @@ class StreamlitSession:
             page.widgets[widget.label] = widget
         elif kind == "alert" and element.alert.format == 1:  # ERROR
             page.errors.append(element.alert.body)
+        elif kind == "toast":
+            page.notices.append(element.toast.body)
         elif kind == "exception":
             page.errors.append(element.exception.message)
 
