@@ -46,7 +46,11 @@ class Student(User):
                     raise RuntimeError(f"no overlay: {page.errors}")
                 return page, session.fetch(page.overlay_urls)
 
-            page = _timed("open", lambda: overlay(session.run(QUERY)))
+            def opened(page):
+                page, size = overlay(page)
+                return page, size + session.fetch(page.images)  # the page's other pictures, as a browser loads them
+
+            page = _timed("open", lambda: opened(session.run(QUERY)))
             if page is None:
                 return
             self.wait()

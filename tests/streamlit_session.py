@@ -29,6 +29,7 @@ class Page:
 
     widgets: dict = field(default_factory=dict)  # label -> the widget's proto (id, options, ...)
     overlay_urls: list = field(default_factory=list)  # the first overlay's photo and first map
+    images: list = field(default_factory=list)  # every other picture's media URL (gallery, colour bar)
     errors: list = field(default_factory=list)
     notices: list = field(default_factory=list)  # toasts
 
@@ -108,6 +109,8 @@ class StreamlitSession:
             page.widgets[widget.label] = widget
         elif kind == "alert" and element.alert.format == 1:  # ERROR
             page.errors.append(element.alert.body)
+        elif kind == "imgs":
+            page.images.extend(image.url for image in element.imgs.imgs if image.url)
         elif kind == "toast":
             page.notices.append(element.toast.body)
         elif kind == "exception":

@@ -54,7 +54,7 @@ def test_the_dockerfile_builds_the_pinned_app_on_slim_python_3_11():
     assert "pip install -r requirements.txt" in text
     assert re.search(r"KERAS_HOME=/keras", text)
     assert "EXPOSE 8501" in text and "/_stcore/health" in text
-    assert re.search(r'^CMD \["streamlit", "run", "dashboard/app.py"', text, re.M)
+    assert re.search(r'^CMD \["python", "-m", "dashboard.serve"', text, re.M)
     for folder in ("dashboard/", "assets/", ".streamlit/"):
         assert f"COPY {folder}" in text
     for line in (ROOT / "requirements.txt").read_text().splitlines():  # every pin is exact
