@@ -22,7 +22,7 @@ st.set_page_config(page_title="Grad-CAM Explorer", page_icon="🔥", layout="wid
                    initial_sidebar_state="collapsed" if presenting else "auto")
 layout.style(presenting, light)
 if url_state.moved_here():
-    st.toast(url_state.MOVED, icon="🔁")
+    st.toast(url_state.MOVED, icon=":material/sync:")
 summary, drop_zone, share = layout.header(presenting)
 
 try:

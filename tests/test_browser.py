@@ -557,3 +557,50 @@ def test_display_choices_survive_a_model_that_waits_for_its_file(server, browser
     _wait_for_overlay(page)
     assert _opacity(page).input_value() == "0.55"
     _no_exception(page)
+
+
+@pytest.mark.skipif(not ON_CI and not shutil.which("haproxy"), reason="no haproxy here (CI installs it)")
+def test_a_page_whose_replica_stops_carries_on_from_the_other(browser):
+    """Two replicas behind deploy/haproxy.cfg: the student's replica is stopped mid-lesson. Streamlit's
+    page reconnects by itself (to the other replica, the cookie's one being down); its next choice
+    runs there in a new session, which reopens the view from the page's link and says once what
+    happened; the choices after it work as before."""
+    from dashboard.url_state import MOVED
+
+    processes, _, url = local_server.start_balanced()
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        page = context.new_page()
+        sockets = []
+        page.on("websocket", lambda socket: sockets.append(socket))
+        page.goto(url)
+        _wait_for_overlay(page)
+        before = _signature(page)
+        _choose(page, "Layer", "Conv_1")
+        _wait_for_repaint(page, before)
+        (replica,) = [cookie["value"] for cookie in context.cookies() if cookie["name"] == "replica"]
+        stopped = processes[1 if replica == "a" else 2]
+        stopped.kill()
+        stopped.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while len(sockets) < 2 and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert len(sockets) == 2, "the page did not reconnect"
+        # The first choice after the move reopens the view from the link (Conv_1) on the other replica...
+        _choose(page, "Layer", "block_16_expand")
+        page.get_by_text(MOVED).wait_for(timeout=60_000)
+        page.wait_for_timeout(1000)
+        assert "at Conv_1" in _overlay(page).get_attribute("aria-label")
+        assert [c["value"] for c in context.cookies() if c["name"] == "replica"] == ["b" if replica == "a" else "a"]
+        page.screenshot(path=ARTIFACTS / "9_replica_stopped.png")
+        # ...and the lesson goes on there, told once.
+        before = _signature(page)
+        _choose(page, "Layer", "block_16_expand")
+        _wait_for_repaint(page, before)
+        assert "at block_16_expand" in _overlay(page).get_attribute("aria-label")
+        assert page.get_by_text(MOVED).count() <= 1
+        _no_exception(page)
+        context.close()
+    finally:
+        for process in processes:
+            process.kill()
