@@ -18,7 +18,7 @@ from streamlit_session import StreamlitSession
 QUERY = os.environ.get("LOAD_QUERY", "photo=sample:cat+chelsea&layer=block_16_expand")  # a teacher's link
 LAYERS = ("block_15_project · 7×7", "block_14_project · 7×7", "Conv_1 · 7×7", "block_13_project · 7×7")
 UPLOADS = sorted(Path(os.environ["LOAD_UPLOADS"]).iterdir()) if os.environ.get("LOAD_UPLOADS") else []
-_next_upload = itertools.count()
+_turns = itertools.count()  # spreads the students over the layers and photos
 
 
 def _timed(name: str, step):
@@ -34,33 +34,39 @@ def _timed(name: str, step):
     return result
 
 
+def _overlay(session: StreamlitSession, page):
+    """The page, and the bytes of its overlay's photo and map once fetched; an error without them."""
+    if page.errors or not page.overlay_urls:
+        raise RuntimeError(f"no overlay: {page.errors}")
+    return page, session.fetch(page.overlay_urls)
+
+
 class Student(User):
     wait_time = between(2, 4)  # a student looks at the map before the next change
 
     @task
     def lesson(self):
-        session = StreamlitSession(self.host)
+        sessions = []
+
+        def open_page():  # from the connection on, as a browser's page: its other pictures too
+            sessions.append(StreamlitSession(self.host))
+            page, size = _overlay(sessions[0], sessions[0].run(QUERY))
+            return page, size + sessions[0].fetch(page.images)
+
         try:
-            def overlay(page):
-                if page.errors or not page.overlay_urls:
-                    raise RuntimeError(f"no overlay: {page.errors}")
-                return page, session.fetch(page.overlay_urls)
-
-            def opened(page):
-                page, size = overlay(page)
-                return page, size + session.fetch(page.images)  # the page's other pictures, as a browser loads them
-
-            page = _timed("open", lambda: opened(session.run(QUERY)))
+            page = _timed("open", open_page)
             if page is None:
                 return
+            session = sessions[0]
             self.wait()
-            layer = LAYERS[next(_next_upload) % len(LAYERS)] if not UPLOADS else LAYERS[0]
-            page = _timed("layer", lambda: overlay(session.choose(page, "Layer", layer)))
+            layer = LAYERS[next(_turns) % len(LAYERS)]
+            page = _timed("layer", lambda: _overlay(session, session.choose(page, "Layer", layer)))
             if page is not None and UPLOADS:
                 self.wait()
-                photo = UPLOADS[next(_next_upload) % len(UPLOADS)]
+                photo = UPLOADS[next(_turns) % len(UPLOADS)]
                 # Bytes after the image's end change its digest, not its pixels: every upload is computed anew.
                 data = photo.read_bytes() + os.urandom(16)
-                _timed("upload", lambda: overlay(session.upload(page, photo.name, data)))
+                _timed("upload", lambda: _overlay(session, session.upload(page, photo.name, data)))
         finally:
-            session.close()
+            for session in sessions:
+                session.close()
