@@ -30,9 +30,10 @@ WAVES = (4, 8, 16, 32, 64, 128)  # until a wave misses the bar
 SECONDS = 40  # each wave's duration; a student's lesson is about 8 s
 
 
-def locust(url: str, users: int, seconds: int, folder: Path, uploads: Path | None = None) -> dict:
+def locust(url: str, users: int, seconds: int, uploads: Path | None = None) -> dict:
     """One headless Locust run in its own process group; {name: {count, failures, p50_s, p95_s}}."""
-    prefix = folder / f"wave_{users}{'_uploads' if uploads else ''}"
+    prefix = ROOT / "test-artifacts" / "locust" / f"wave_{users}{'_uploads' if uploads else ''}"  # kept: failures.csv
+    prefix.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "LOAD_UPLOADS": str(uploads or ""), "PYTHONPATH": str(ROOT / "tests")}
     if not uploads:
         env.pop("LOAD_UPLOADS")
@@ -92,7 +93,7 @@ def main():
             folder = Path(folder)
             for users in WAVES:
                 before = cpu()
-                wave = locust(url, users, args.seconds, folder)
+                wave = locust(url, users, args.seconds)
                 wave["server_cpu_s"] = round(cpu() - before, 1) if pids else None
                 report["waves"][str(users)] = wave
                 print(f"{users:>3} students, same sample: " + _line(wave), flush=True)
@@ -100,7 +101,7 @@ def main():
                     break
             photos = upload_folder(folder)
             before = cpu()
-            wave = locust(url, 8, args.seconds, folder, uploads=photos)
+            wave = locust(url, 8, args.seconds, uploads=photos)
             wave["server_cpu_s"] = round(cpu() - before, 1) if pids else None
             report["uploads_8"] = wave
             print("  8 students, their own photos: " + _line(wave), flush=True)

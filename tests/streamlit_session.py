@@ -28,7 +28,7 @@ class Page:
     """What one script run put on the page: widgets by label, and the overlay's media URLs."""
 
     widgets: dict = field(default_factory=dict)  # label -> the widget's proto (id, options, ...)
-    overlay_urls: list = field(default_factory=list)  # the first overlay's photo and first map
+    overlay_urls: list = field(default_factory=list)  # the first overlay's photo and its first map (if any)
     images: list = field(default_factory=list)  # every other picture's media URL (gallery, colour bar)
     errors: list = field(default_factory=list)
     notices: list = field(default_factory=list)  # toasts
@@ -101,9 +101,9 @@ class StreamlitSession:
         kind = element.WhichOneof("type")
         if kind == "bidi_component" and not page.overlay_urls:
             data = json.loads(element.bidi_component.json or "{}")
-            panels = [p["map"] for p in data.get("panels", []) if p.get("map")]
-            if data.get("photo") and panels:
-                page.overlay_urls = [data["photo"], panels[0]]
+            maps = [p["map"] for p in data.get("panels", []) if p.get("map")]
+            if data.get("photo"):  # no map where nothing counts for the class: the page says so instead
+                page.overlay_urls = [data["photo"], *maps[:1]]
         elif kind in ("selectbox", "file_uploader", "slider", "radio", "checkbox", "toggle"):
             widget = getattr(element, kind)
             page.widgets[widget.label] = widget
