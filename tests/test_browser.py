@@ -123,8 +123,18 @@ def _canvas_pixels(page):
 def _choose(page, label, text):
     """Open a sidebar selectbox and type an option; returns when the choice is made (Enter pressed)."""
     exact = page.locator('[data-testid="stWidgetLabel"]', has_text=re.compile(f"^{re.escape(label)}$"))
-    page.locator('[data-testid="stSelectbox"]').filter(has=exact).first.click()
+    box = page.locator('[data-testid="stSelectbox"]').filter(has=exact).first
+    for attempt in range(3):
+        # A click that lands while the page re-renders can be swallowed (seen once in CI: the typed
+        # layer name went nowhere); type only once the list is open, press Enter once it offers the option.
+        box.click()
+        try:
+            page.locator('[role="listbox"]').first.wait_for(timeout=5_000)
+            break
+        except Exception:
+            page.keyboard.press("Escape")
     page.keyboard.type(text)
+    page.get_by_role("option", name=text).first.wait_for(timeout=10_000)
     chosen = time.perf_counter()
     page.keyboard.press("Enter")
     return chosen
