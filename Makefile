@@ -29,9 +29,13 @@ load: $(VENV)/.dev $(LOCAL_CACHE)
 	$(BIN)/python bench/protocol_load.py
 	$(BIN)/python bench/load.py
 
+# keras-hub and tensorflow-text without their dependencies (see requirements.txt).
+NO_DEPS := keras-hub==0.32.0 tensorflow-text==2.21.1
+
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps $(NO_DEPS)
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt
@@ -39,7 +43,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	# tf_keras (the Keras 2 loader, a test reference) depends on the `tensorflow` wheel, which would
 	# install TensorFlow a second time over tensorflow-cpu: it only needs the one we have.
-	$(BIN)/pip install -q --no-deps tf_keras==2.21.0
+	$(BIN)/pip install -q --no-deps tf_keras==2.21.0 $(NO_DEPS)
 	touch $@ $(VENV)/.runtime
 
 $(CURDIR)/.keras_home/models:

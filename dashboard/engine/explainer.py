@@ -50,13 +50,17 @@ class Explainer:
         network = self.model.network
         self._spatial = {s.name: s for s in graph.spatial_layers(network, self.model.input_shape)}
         if not self._spatial:
-            raise InputError("The model has no layer with a spatial (h, w > 1) output to explain.")
+            raise InputError("The model has no layer to explain: none gives a spatial (h, w > 1) map, and none "
+                             "gives tokens that lie on the input's patch grid (a text model or a pooled vector cannot be laid on an image).")
+        self.transformer = any(s.grid for s in self._spatial.values())
+        self._default = None
         self._order = {name: index for index, name in enumerate(self._spatial)}  # graph order
         self._passes = {}
         self._lock = threading.Lock()
         self._probabilities = None
         self._masked_probability = None
         self._ordered_probability = None
+        self._attention = False  # the compiled attention of a transformer's blocks, None when it has none
 
     @property
     def layers(self) -> list[str]:
@@ -65,7 +69,34 @@ class Explainer:
 
     @property
     def default_layer(self) -> str:
-        return next(reversed(self._order))
+        """A CNN's last spatial layer. A transformer's last layer whose patch tokens reach the score:
+        with a head on the class token, the patch tokens after the last block's attention feed
+        nothing (zero gradient), so this is the last block's first LayerNorm, as pytorch-grad-cam
+        recommends; with a pooled or flattened head, the last layer of all."""
+        if self._default is None:
+            self._default = self._reaching_layer() if self.transformer else next(reversed(self._order))
+        return self._default
+
+    def _reaching_layer(self) -> str:
+        x = self.model.preprocessed(np.random.default_rng(0).uniform(0, 255, (1, *self.model.input_shape)))
+        step, positions = self._pass(self.layers)
+        _, _, _, gradients = step(x, np.int32(-1))
+        reaching = [name for name, i in zip(self.layers, positions) if np.any(gradients[i].numpy() != 0)]
+        return reaching[-1] if reaching else self.layers[-1]
+
+    @property
+    def blocks(self) -> int:
+        """How many transformer blocks the model has (0 for a CNN)."""
+        return max((s.block for s in self._spatial.values()), default=0)
+
+    def describe(self, layer: str) -> str:
+        """Where a layer sits, for a picker: "block 7 of 12 · 14×14 tokens", or "14×14×96" for a map."""
+        spatial = self._spatial[self._check_layers([layer])[0]]
+        h, w, channels = spatial.shape
+        if not self.transformer:
+            return f"{h}×{w}×{channels}"
+        where = f"block {spatial.block} of {self.blocks}" if spatial.block else "patch embedding"
+        return f"{where} · {h}×{w}{' tokens' if spatial.grid else ''}"
 
     @property
     def labels(self) -> list[str]:
@@ -73,7 +104,12 @@ class Explainer:
 
     def stage_ends(self, count: int = 4) -> list[str]:
         """The last layer of each of the deepest `count` resolutions: where the network's stages end.
-        A resolution held by a single layer is a padding step, not a stage (MobileNetV2's 15x15)."""
+        A resolution held by a single layer is a padding step, not a stage (MobileNetV2's 15x15).
+        For a transformer, `count` block outputs spread over the depth, ending at the default layer."""
+        if self.transformer:
+            steps = self.conv_layers
+            picks = np.linspace(0, len(steps) - 1, min(count, len(steps))).round().astype(int)
+            return [steps[i] for i in sorted(set(picks))]
         stages = {}
         for spatial in self._spatial.values():
             stages.setdefault(spatial.shape[:2], []).append(spatial.name)
@@ -82,11 +118,19 @@ class Explainer:
 
     @property
     def conv_layers(self) -> list[str]:
-        """The convolution layers in graph order, ending at the default layer: the steps of a
-        walk through the network (Conv2D, DepthwiseConv2D, SeparableConv2D, ...)."""
+        """The steps of a walk through the network, ending at the default layer: a CNN's convolution
+        layers in graph order (Conv2D, DepthwiseConv2D, SeparableConv2D, ...); a transformer's
+        blocks, each by the last layer in it, up to the default layer's block."""
+        default = self.default_layer
+        if self.transformer:
+            last = {}
+            for name, s in self._spatial.items():
+                last[s.block] = name
+            until = self._spatial[default].block
+            return [name for block, name in last.items() if block < until] + [default]
         convs = [name for name, s in self._spatial.items() if isinstance(s.layer, keras.layers.Conv2D)
                  or "Conv" in type(s.layer).__name__]
-        return [name for name in convs if name != self.default_layer] + [self.default_layer]
+        return [name for name in convs if name != default] + [default]
 
     def find_classes(self, text: str) -> list[int]:
         """Classes whose label contains `text`, ignoring case, spaces, "_" and "-": "hot dog" finds
@@ -120,13 +164,14 @@ class Explainer:
         return [(int(i), self.labels[i], float(probabilities[i])) for i in order]
 
     def explain(self, photo, layers=None, class_index=None, method="gradcam", counterfactual=False,
-                progress=None, keep_activations=False, size=None):
+                progress=None, keep_activations=False, size=None, method_options=None):
         """Maps for each layer (default: the last spatial layer) from one forward and one backward pass.
 
         `counterfactual=True` maps what speaks against the class: ReLU of minus the weighted sum.
         `progress(fraction)` is called as Score-CAM works through the channels;
         `keep_activations=True` also returns each layer's activations (for teaching views);
-        `size=(h, w)` upsamples the maps to that size instead of the photo's (small previews of many layers).
+        `size=(h, w)` upsamples the maps to that size instead of the photo's (small previews of many layers);
+        `method_options` go to a method that takes some (attention rollout: `fusion`, `discard`).
         """
         started = time.perf_counter()
         if method not in METHODS:
@@ -134,6 +179,8 @@ class Explainer:
         photo = read_photo(photo)
         names = self._check_layers(layers)
         target = -1 if class_index is None else self.class_index(class_index)
+        if METHODS[method].needs_attention:
+            self._check_attention(names)
 
         x = self.model.to_input(photo)
         step, positions = self._pass(names)
@@ -145,13 +192,21 @@ class Explainer:
 
         explanation = Explanation(target, self.labels[target], method, counterfactual)
         weigh = METHODS[method]
-        probe = None
+        probe, attention = None, None
         if weigh.needs_probe:
             probe = lambda maps: self._masked_probability_fn()(x, maps, np.int32(target)).numpy()  # noqa: E731
+        if weigh.needs_attention:
+            attention = [a.numpy() for a in self._attention_fn()(x)]
         for name, a, g in zip(names, activations, gradients):
             a, g = a[0].numpy(), g[0].numpy()
-            weights = weigh(Evidence(a, g, probe, progress or (lambda done: None)))
-            pre_relu = (weights * a).sum(axis=-1).astype(np.float32)
+            evidence = Evidence(a, g, probe, progress or (lambda done: None))
+            if weigh.needs_attention:
+                evidence.attention, evidence.prefix = self._attention_until(name, attention), self._spatial[name].grid.prefix
+                evidence.options = method_options
+                pre_relu, weights = weigh(evidence), None  # the map itself: no channel weights
+            else:
+                weights = weigh(evidence)
+                pre_relu = (weights * a).sum(axis=-1).astype(np.float32)
             explanation.weights[name] = weights
             if keep_activations:
                 explanation.activations[name] = a
@@ -242,7 +297,9 @@ class Explainer:
                 key = everything
             if key not in self._passes:
                 targets = {name: self._spatial[name].layer for name in names}
-                self._passes[key] = graph.compile_pass(self.model.network, self.model.head, targets, self.model.input_shape)
+                grids = {name: self._spatial[name].grid for name in names if self._spatial[name].grid}
+                self._passes[key] = graph.compile_pass(self.model.network, self.model.head, targets,
+                                                       self.model.input_shape, grids)
             return self._passes[key], [key.index(name) for name in names]
 
     def _probabilities_fn(self):
@@ -257,6 +314,33 @@ class Explainer:
             if self._ordered_probability is None:
                 self._ordered_probability = graph.compile_ordered_probability(probabilities, self.model.input_shape)
             return self._ordered_probability
+
+    @property
+    def methods(self) -> list[str]:
+        """The methods this model can be explained with: attention rollout needs a transformer whose
+        blocks attend over all tokens (keras MultiHeadAttention, as in ViT and DeiT; not Swin's windows)."""
+        return [name for name in METHODS if not METHODS[name].needs_attention or self._attention_fn() is not None]
+
+    def _check_attention(self, names) -> None:
+        if self._attention_fn() is None:
+            raise InputError("Attention rollout needs a transformer whose blocks attend over all tokens with Keras "
+                             "MultiHeadAttention (ViT, DeiT); this model has none (a CNN, or Swin's windowed attention).")
+        for name in names:
+            if not (self._spatial[name].grid and self._spatial[name].block):
+                raise InputError(f"Attention rollout follows the tokens through the blocks: {name} is not a token "
+                                 "layer inside a block; pick one from block 1 on.")
+
+    def _attention_until(self, name: str, attention: list) -> list:
+        """The attention of the blocks up to the layer's own."""
+        return attention[: self._spatial[name].block]
+
+    def _attention_fn(self):
+        with self._lock:
+            if self._attention is False:  # not looked for yet
+                layers = graph.attention_layers(self.model.network, self.model.input_shape) if self.transformer else []
+                self._attention = (graph.compile_attention(self.model.network, layers, self.model.input_shape)
+                                   if layers and len(layers) == self.blocks else None)
+            return self._attention
 
     def _masked_probability_fn(self):
         probabilities = self._probabilities_fn()

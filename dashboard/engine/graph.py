@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .tokens import Grid, aspect_matches, patch_grid
+
 # Streamlit serves sessions from threads that share models; a trace patches layer calls,
 # so no two traces may overlap.
 _TRACE_LOCK = threading.RLock()
@@ -27,10 +29,15 @@ class SpatialLayer:
     name: str  # unique: nested layers are "outer_model/layer"
     layer: keras.layers.Layer
     shape: tuple  # (h, w, channels)
+    grid: Grid | None = None  # for a token layer: how its tokens lie on the patch grid
+    block: int = 0  # for a transformer: the block the layer belongs to (0: before the first)
 
 
 def spatial_layers(model: keras.Model, input_shape: tuple, prefix: str = "") -> list[SpatialLayer]:
-    """Every layer with a (batch, h, w, c) output and h, w > 1, in graph order, nested models included."""
+    """Every layer with a (batch, h, w, c) output and h, w > 1, in graph order, nested models included;
+    for a transformer, every layer whose tokens lie on the patch grid (see `token_layers`)."""
+    if not prefix and _has_token_layers(model, input_shape[:2]):
+        return token_layers(model, input_shape)
     if not getattr(model, "outputs", None):  # subclassed: no graph to read, so watch a call
         return [SpatialLayer(name, layer, tuple(shape[1:])) for name, layer, shape in named_calls(model, input_shape)
                 if _spatial(shape)]
@@ -52,6 +59,105 @@ def spatial_layers(model: keras.Model, input_shape: tuple, prefix: str = "") -> 
 
 def _spatial(shape) -> bool:
     return len(shape) == 4 and (shape[1] or 2) > 1 and (shape[2] or 2) > 1
+
+
+def _has_token_layers(model: keras.Model, input_size: tuple) -> bool:
+    """A layer of the graph (nested models included) gives (batch, tokens, dim) on the patch grid.
+    Models without a graph are asked by a call."""
+    if not getattr(model, "outputs", None):
+        return any(len(shape) == 3 and shape[1] and patch_grid(shape[1], input_size)
+                   for _, _, shape in named_calls(model, (*input_size, 3)))
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and _has_token_layers(layer, input_size):
+            return True
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):
+            continue
+        if len(shape) == 3 and shape[1] and patch_grid(shape[1], input_size):
+            return True
+    return False
+
+
+def token_layers(model: keras.Model, input_shape: tuple) -> list[SpatialLayer]:
+    """A transformer's candidate layers, found by watching one call on zeros, since keras-hub runs
+    all its blocks inside one layer: every layer (composite ones too, named by their path) whose
+    output is batch 1 and either tokens on the patch grid or an (h, w, c) map with the input's
+    aspect ratio (a patch embedding's convolution), in the order the outputs are made. What is an
+    identity at inference (Dropout, DropPath, Identity) and a layer that hands on an earlier output
+    unchanged (an encoder ending in its norm) are skipped: they would repeat a map.
+
+    Blocks: each attention layer opens a block at the LayerNorm called just before it (pre-norm
+    transformers normalise, then attend); a layer belongs to the last block opened before its
+    output was made."""
+    calls = traced_calls(model, input_shape)
+    starts, seen, found = [], set(), []
+    last_norm = None
+    for call in sorted(calls, key=lambda c: c.started):
+        kind = type(call.layer).__name__
+        if kind == "LayerNormalization":
+            last_norm = call.started
+        elif "Attention" in kind:
+            starts.append(last_norm if last_norm is not None else call.started)
+            last_norm = None
+    for call in calls:  # output order
+        output, kind = call.output, type(call.layer).__name__
+        if id(output) in seen or "Drop" in kind or kind == "Identity" or output.shape[0] != 1:
+            seen.add(id(output))
+            continue
+        seen.add(id(output))
+        shape, grid = tuple(output.shape[1:]), None
+        if len(shape) == 2:
+            grid = patch_grid(shape[0], input_shape[:2])
+            if grid is None:
+                continue
+            shape = (grid.height, grid.width, shape[1])
+        elif not (len(shape) == 3 and aspect_matches(shape[:2], input_shape[:2])):
+            continue
+        block = sum(start < call.ended for start in starts)
+        found.append(SpatialLayer(call.path, call.layer, shape, grid, block))
+    return found
+
+
+@dataclass(frozen=True)
+class Call:
+    path: str  # the layer's name under the layers that called it: "backbone/encoder/block_1/ln_1"
+    layer: keras.layers.Layer
+    output: object
+    started: int  # when the call began and ended, on one counter
+    ended: int
+
+
+def traced_calls(model: keras.Model, input_shape: tuple) -> list[Call]:
+    """Every layer call (composite layers too) of one call on zeros, in the order their outputs are made."""
+    layers = list(model._flatten_layers(include_self=False))
+    calls, stack, clock = [], [], [0]
+
+    def watcher(layer, original):
+        def call(*args, **kwargs):
+            stack.append(layer.name)
+            started = clock[0] = clock[0] + 1
+            try:
+                output = original(*args, **kwargs)
+            finally:
+                path = "/".join(stack)
+                stack.pop()
+            clock[0] += 1
+            if tf.is_tensor(output) or isinstance(output, np.ndarray):
+                calls.append(Call(path, layer, output, started, clock[0]))
+            return output
+        return call
+
+    with _TRACE_LOCK:
+        for layer in layers:
+            object.__setattr__(layer, "call", watcher(layer, layer.call))
+        try:
+            model(np.zeros((1, *input_shape), np.float32), training=False)
+        finally:
+            for layer in layers:
+                if "call" in layer.__dict__:
+                    object.__delattr__(layer, "call")
+    return calls
 
 
 def called_layers(model: keras.Model, input_shape: tuple) -> list[tuple]:
@@ -97,13 +203,15 @@ def _recording(targets: dict, head=None):
                 object.__delattr__(layer, "call")
 
 
-def compile_pass(model: keras.Model, head, targets: dict, input_shape: tuple):
+def compile_pass(model: keras.Model, head, targets: dict, input_shape: tuple, grids: dict | None = None):
     """One forward and one backward pass for all `targets` (name -> layer), traced once.
 
     The returned function takes (x, class_index) and gives (class scores, class, activations,
-    gradients); a negative class_index means the top class.
+    gradients); a negative class_index means the top class. A token layer (a name in `grids`)
+    gives its patch tokens on the grid, (1, h, w, dim), and their gradients likewise.
     """
     names = list(targets)
+    grids = grids or {}
 
     @tf.function(
         input_signature=[
@@ -126,10 +234,40 @@ def compile_pass(model: keras.Model, head, targets: dict, input_shape: tuple):
                 activations = [records[name] for name in names]
             gradients = tape.gradient(score, activations)
         gradients = [tf.zeros_like(a) if g is None else g for a, g in zip(activations, gradients)]
-        return logits, target, activations, gradients
+        on_grid = [grids[name].of if name in grids else tf.identity for name in names]
+        return logits, target, [f(a) for f, a in zip(on_grid, activations)], [f(g) for f, g in zip(on_grid, gradients)]
 
     with _TRACE_LOCK:
         return step.get_concrete_function()
+
+
+def attention_layers(model: keras.Model, input_shape: tuple) -> list:
+    """The model's MultiHeadAttention layers in the order a call runs them: block 1 first."""
+    calls = sorted(traced_calls(model, input_shape), key=lambda c: c.started)
+    return [c.layer for c in calls if isinstance(c.layer, keras.layers.MultiHeadAttention)]
+
+
+def compile_attention(model: keras.Model, layers: list, input_shape: tuple):
+    """Each attention layer's weights (heads, T, S) for an input, recomputed from its query and key
+    projections as Keras computes them without a mask: softmax(q k^T / sqrt(key_dim)). (Keras'
+    fused attention kernel never materialises them, so they cannot simply be recorded.)"""
+    targets = {}
+    for number, layer in enumerate(layers):
+        targets[f"{number}/query"], targets[f"{number}/key"] = layer._query_dense, layer._key_dense
+
+    @tf.function(input_signature=[tf.TensorSpec((1, *input_shape), tf.float32)])
+    def attention(x):
+        with _recording(targets) as records:
+            model(x, training=False)
+            weights = []
+            for number, layer in enumerate(layers):
+                query, key = records[f"{number}/query"], records[f"{number}/key"]
+                scores = tf.einsum("btnh,bsnh->bnts", query, key) / float(np.sqrt(layer._key_dim))
+                weights.append(tf.nn.softmax(scores, axis=-1)[0])
+            return weights
+
+    with _TRACE_LOCK:
+        return attention.get_concrete_function()
 
 
 def compile_probabilities(model: keras.Model, head, input_shape: tuple):

@@ -8,6 +8,8 @@ from typing import Callable
 
 import numpy as np
 
+from .tokens import rollout
+
 SCORECAM_CHUNK = 64  # masked inputs per forward batch: bounds Score-CAM's memory
 
 
@@ -18,14 +20,20 @@ class Evidence:
     # For methods that declare `probe`: (n, h, w) maps -> class probability with each map masking the input.
     masked_probability: Callable[[np.ndarray], np.ndarray] | None
     progress: Callable[[float], None] = lambda done: None
+    # For methods that declare `attention`: each block's attention (heads, T, T) up to the layer's
+    # block, how many prefix tokens come before the patches, and the method's options.
+    attention: list | None = None
+    prefix: int = 0
+    options: dict | None = None
 
 
-def needs(*, slow: bool = False, probe: bool = False):
+def needs(*, slow: bool = False, probe: bool = False, attention: bool = False):
     """What a method declares about itself: `slow`, it runs the model once per channel (seconds
     per map, so views over many layers or networks use Grad-CAM in its place); `probe`, it calls
-    `Evidence.masked_probability`."""
+    `Evidence.masked_probability`; `attention`, it reads a transformer's attention and gives the
+    map itself, (h, w), instead of weights for the activations."""
     def declare(method):
-        method.slow, method.needs_probe = slow, probe
+        method.slow, method.needs_probe, method.needs_attention = slow, probe, attention
         return method
     return declare
 
@@ -92,6 +100,17 @@ def scorecam(ev: Evidence) -> np.ndarray:
     return np.concatenate(weights)
 
 
+@needs(attention=True)
+def attention_rollout(ev: Evidence) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema, 2020): how much of each patch flows into the class token
+    through the blocks' attention and residual paths (see tokens.rollout). It reads no gradient,
+    so it is the same for every class. Options: `fusion` "mean" or "max" over heads, `discard`
+    the fraction of the weakest attention links dropped per block (0.9 keeps the strongest 10%)."""
+    options = {"fusion": "mean", "discard": 0.9, **(ev.options or {})}
+    flow = rollout(ev.attention, options["fusion"], options["discard"], ev.prefix)
+    return flow.reshape(ev.activations.shape[:2]).astype(np.float32)
+
+
 METHODS = {
     "gradcam": gradcam,
     "gradcam++": gradcam_plus_plus,
@@ -100,6 +119,7 @@ METHODS = {
     "layercam": layercam,
     "eigencam": eigencam,
     "scorecam": scorecam,
+    "rollout": attention_rollout,
 }
 TITLES = {
     "gradcam": "Grad-CAM",
@@ -109,5 +129,7 @@ TITLES = {
     "layercam": "Layer-CAM",
     "eigencam": "Eigen-CAM",
     "scorecam": "Score-CAM",
+    "rollout": "Attention rollout",
 }
 SLOW = frozenset(name for name, method in METHODS.items() if method.slow)
+ATTENTION = frozenset(name for name, method in METHODS.items() if method.needs_attention)

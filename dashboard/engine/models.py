@@ -23,7 +23,7 @@ from keras.src.backend.config import keras_home
 from keras.src.utils import file_utils
 from PIL import Image
 
-from . import graph, legacy, limits
+from . import graph, hub, legacy, limits
 from .errors import InputError, plural
 from .head import Head, find_head
 
@@ -137,8 +137,10 @@ def load_model(source=DEFAULT_MODEL, preprocess=None, labels=None, weights="imag
     if isinstance(labels, (str, Path)):
         labels = read_labels(Path(labels))
     if isinstance(source, keras.Model):
-        return _wrap(source, preprocess, labels, source.name, output, input_shape)
+        return _wrap(source, preprocess or hub.preprocessing(source), labels, source.name, output, input_shape)
     text = str(source)
+    if hub.is_handle(text):
+        return _wrap(hub.from_preset(text), preprocess, labels, text.rstrip("/").split("/")[-1], output)
     if text in ZOO:
         return _zoo_model(text, weights, preprocess, labels)
     if text in shipped_models():
@@ -146,6 +148,9 @@ def load_model(source=DEFAULT_MODEL, preprocess=None, labels=None, weights="imag
         network = _read_model_file(SHIPPED_MODELS / f"{text}.keras")
         return _wrap(network, preprocess or card["preprocess"], labels or card["labels"], text, output)
     path = Path(text)
+    if path.is_dir():
+        network = hub.from_preset(path)
+        return _wrap(network, preprocess, labels, path.name, output)
     if path.suffix.lower() == ".zip":
         network, zipped_labels = _read_teachable_machine_zip(path)
         return _wrap(network, preprocess or TEACHABLE_MACHINE_PREPROCESS, labels or zipped_labels, path.stem, output)
@@ -154,11 +159,11 @@ def load_model(source=DEFAULT_MODEL, preprocess=None, labels=None, weights="imag
         teachable = path.name == "keras_model.h5" and beside.is_file()
         if teachable and labels is None:
             labels = read_labels(beside)
-        default = TEACHABLE_MACHINE_PREPROCESS if teachable else "none"
+        default = TEACHABLE_MACHINE_PREPROCESS if teachable else None  # a keras-hub model brings its own
         return _wrap(_read_model_file(path), preprocess or default, labels, path.stem, output)
     raise InputError(
-        f"Unknown model '{text}': use one of {', '.join([*ZOO, *shipped_models()])}, "
-        "or a path to a .keras, .h5 or Teachable Machine .zip file."
+        f"Unknown model '{text}': use one of {', '.join([*ZOO, *shipped_models()])}, a path to a .keras, .h5 "
+        "or Teachable Machine .zip file, or a keras-hub preset (its folder, or a kaggle:// or hf:// handle)."
     )
 
 
@@ -232,8 +237,10 @@ def _read_keras_file(path: Path) -> keras.Model:
         raise InputError(f"{path.name} is not a readable .keras file (is it damaged or cut short?).")
     try:
         config = _keras_file_config(path)
+        hub.register_if_named(config)
         # safe_mode refuses Lambda layers and anything else that would run code from the file.
-        limits.check_declared_weights(lambda: keras.saving.deserialize_keras_object(config, safe_mode=True), path.name)
+        with hub.uncompiled():
+            limits.check_declared_weights(lambda: keras.saving.deserialize_keras_object(config, safe_mode=True), path.name)
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except InputError:
         raise
@@ -331,9 +338,12 @@ def _calls(network: keras.Model, input_shape: tuple):
 
 
 def _wrap(network: keras.Model, preprocess, labels, name, output=None, input_shape=None) -> Model:
+    preprocess = preprocess or hub.preprocessing(network)
     shape = _input_shape(network, input_shape)
     calls = _calls(network, shape)
     head = find_head(network, output, called=calls)
+    if labels is None and hub.is_task(network) and head.classes == 1000:
+        labels = imagenet_labels()  # keras-hub's ImageNet presets
     if labels is None:
         labels = ["negative", "positive"] if head.kind == "binary" else [str(index) for index in range(head.classes)]
     elif len(labels) != head.classes:
