@@ -38,10 +38,10 @@ predictions = compute.predict(model_key, photo.digest, explainer, photo.array)
 st.sidebar.header("Explanation")
 class_index = sidebar.class_picker(explainer, predictions, context=f"{model_key}:{photo.digest}")
 layer = sidebar.layer_picker(explainer)
-method, counterfactual = sidebar.method_picker()
+method, counterfactual, method_options = sidebar.method_picker(explainer)
 display = sidebar.display_controls()
 view = View(model_key=model_key, explainer=explainer, photo=photo, class_index=class_index, layer=layer,
-            method=method, counterfactual=counterfactual, display=display)
+            method=method, counterfactual=counterfactual, display=display, method_options=method_options)
 
 url_state.choose("tab", tabs.TITLES, tabs.TITLES[0])
 state = st.session_state
@@ -49,6 +49,7 @@ url_state.publish(
     model=model_key if not model_key.startswith("file:") else "own", photo=photo.link, layer=layer,
     method=method, counterfactual=counterfactual, opacity=display.opacity, colormap=display.colormap, tab=state["tab"],
     present=presenting or None, all_layers=state.get("all_layers") or None, **{"class": class_index},
+    **dict(method_options),
     **{key: state.get(key) for key in tabs.KEYS},
 )
 if not presenting:  # presenter mode has its own, larger line

@@ -124,11 +124,14 @@ def predict(model_key: str, photo_digest: str, explainer: Explainer, array: np.n
 
 
 def explain(model_key, photo_digest, layers: tuple, class_index: int, method: str, counterfactual: bool,
-            explainer: Explainer, array: np.ndarray, progress=None, keep_activations: bool = False, size=None):
+            explainer: Explainer, array: np.ndarray, progress=None, keep_activations: bool = False, size=None,
+            method_options: tuple = ()):
     """The explanation, computed once for everyone who asks; `progress` hears only a fresh computation."""
-    key = ("explain", model_key, photo_digest, layers, class_index, method, counterfactual, keep_activations, size)
+    key = ("explain", model_key, photo_digest, layers, class_index, method, counterfactual, keep_activations, size,
+           method_options)
     return RESULTS.get(key, lambda: explainer.explain(array, list(layers), class_index, method, counterfactual,
-                                                      progress=progress, keep_activations=keep_activations, size=size))
+                                                      progress=progress, keep_activations=keep_activations, size=size,
+                                                      method_options=dict(method_options)))
 
 
 def faithfulness(model_key, photo_digest, layer, class_index, methods: tuple, explainer, array, progress=None):

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import compute, overlay, photos
-from dashboard.engine import METHODS, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError, shipped_models
+from dashboard.engine import ATTENTION, PREPROCESS_MODES, TITLES, ZOO, DEFAULT_MODEL, Explainer, InputError, shipped_models
 from dashboard.engine.errors import plural
 from dashboard.engine.head import output_names
 from dashboard.engine.render import COLORMAPS
@@ -167,6 +167,9 @@ def class_picker(explainer: Explainer, predictions: list, context: str) -> int:
 
 
 def layer_title(explainer: Explainer, name: str) -> str:
+    """"block_16_project · 7×7"; a transformer's layers say where they sit: "ln_1 · block 7 of 12 · 14×14 tokens"."""
+    if explainer.transformer:
+        return f"{name.split('/')[-1]} · {explainer.describe(name)}"
     return "{} · {}×{}".format(name.split("/")[-1], *explainer.layer_shape(name)[:2])
 
 
@@ -186,14 +189,25 @@ def layer_picker(explainer: Explainer) -> str:
     return layer
 
 
-def method_picker() -> tuple[str, bool]:
-    methods = list(METHODS)
+def method_picker(explainer: Explainer) -> tuple[str, bool, tuple]:
+    """The method, counterfactual, and the method's options as sorted (name, value) pairs."""
+    methods = explainer.methods  # attention rollout only for transformers that attend over all tokens
     choose("method", methods, "gradcam")
     method = st.sidebar.selectbox("Method", methods, key="method", format_func=TITLES.get)
+    options = ()
+    if method in ATTENTION:
+        choose("fusion", ["mean", "max"], "mean")
+        choose("discard", lambda v: isinstance(v, float) and 0 <= v < 1, 0.9, parse=float)
+        fusion = st.sidebar.radio("Head fusion", ["mean", "max"], key="fusion", horizontal=True,
+                                              help="How the attention heads of a block are combined.")
+        discard = st.sidebar.slider("Discard ratio", 0.0, 0.99, key="discard", step=0.01,
+                                    help="The share of each block's weakest attention links dropped before the "
+                                         "rollout: higher keeps only the strongest paths (sharper, noisier maps).")
+        options = (("discard", discard), ("fusion", fusion))
     choose("counterfactual", [True, False], False, parse=flag)
     counterfactual = st.sidebar.toggle("Counterfactual", key="counterfactual",
                                        help="Show what speaks against the class: ReLU of minus the weighted sum.")
-    return method, counterfactual
+    return method, counterfactual, options
 
 
 def display_controls() -> overlay.Display:

@@ -12,10 +12,10 @@ import streamlit as st
 
 # The sidebar's keys; each tab adds its own (dashboard.tabs), through `own`.
 KEYS = ("model", "photo", "layer", "class", "method", "counterfactual", "opacity", "colormap", "tab", "present",
-        "all_layers")
+        "all_layers", "fusion", "discard")
 # Selections that must survive runs in which their widget is not drawn (a tab that is not open; the
 # sidebar's lower half while "Your own model" waits for its file).
-PERSISTENT = ("all_layers", "present", "light", "counterfactual", "method", "opacity", "colormap")
+PERSISTENT = ("all_layers", "present", "light", "counterfactual", "method", "opacity", "colormap", "fusion", "discard")
 
 
 def own(keys: tuple, kept: tuple) -> None:

@@ -28,6 +28,7 @@ class View:
     method: str
     counterfactual: bool
     display: overlay.Display  # opacity and colormap, as last reported by the overlay
+    method_options: tuple = ()  # the chosen method's options, (name, value) pairs (attention rollout's)
 
     @property
     def opacity(self) -> float:
@@ -44,10 +45,12 @@ class View:
         def progress(done):
             slot.progress(done, text=f"Score-CAM runs the model once per channel: {done:.0%} of the channels")
 
+        method = method or self.method
         explanation = compute.explain(
             self.model_key, self.photo.digest, tuple(layers or [self.layer]),
-            self.class_index if class_index is None else class_index, method or self.method, self.counterfactual,
+            self.class_index if class_index is None else class_index, method, self.counterfactual,
             self.explainer, self.photo.array, progress=progress, keep_activations=keep_activations, size=size,
+            method_options=self.method_options if method == self.method else (),
         )
         slot.empty()
         return explanation

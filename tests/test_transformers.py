@@ -145,7 +145,7 @@ def test_a_keras_io_vit_matches_the_tape_reference(class_token):
 
 def _hub_vit(pooling="token"):
     backbone = keras_hub.models.ViTBackbone(image_shape=(32, 32, 3), patch_size=4, num_layers=4, num_heads=2,
-                                            hidden_dim=32, mlp_dim=64)
+                                            hidden_dim=32, mlp_dim=64, name="backbone")
     return keras_hub.models.ViTImageClassifier(backbone=backbone, num_classes=6, pooling=pooling)
 
 
@@ -175,7 +175,7 @@ def _hub_vit_reference(classifier, number, where, x, class_index):
 def test_a_keras_hub_vit_offers_every_block_and_matches_the_reference():
     classifier = _hub_vit()
     explainer = Explainer(classifier, preprocess="tf")
-    prefix = "vi_t_backbone/vit_encoder/"
+    prefix = "backbone/vit_encoder/"
     assert explainer.blocks == 4
     assert [f"{prefix}transformer_block_{n}" for n in range(1, 4)] == \
         [name for name in explainer.layers if name.startswith(prefix) and name.count("/") == 2][:3]
@@ -313,4 +313,18 @@ def test_attention_rollout_is_offered_only_where_attention_spans_all_tokens():
     explanation = vit.explain(_photo(), method="rollout")
     assert explanation.raw[vit.default_layer].shape == (8, 8) and explanation.has_evidence(vit.default_layer)
     with pytest.raises(InputError, match="from block 1 on"):
-        vit.explain(_photo(), layers="vi_t_backbone/vit_patching_and_embedding", method="rollout")
+        vit.explain(_photo(), layers="backbone/vit_patching_and_embedding", method="rollout")
+
+
+def test_the_sanity_check_randomises_a_transformer_block_by_block():
+    from dashboard.engine import metrics
+
+    explainer = Explainer(_hub_vit(), preprocess="tf")
+    photo = _photo()
+    result = metrics.sanity(explainer, photo, explainer.default_layer)
+    assert [step["block"] for step in result["cascade"]] == ["head", "block 4", "block 3", "block 2", "block 1",
+                                                              "patch embedding"]
+    assert result["cascade"][0]["randomised_from"] == "predictions"
+    # The copy was randomised, never the model being explained.
+    again = explainer.explain(photo, layers=explainer.default_layer)
+    assert np.allclose(again.maps[explainer.default_layer], result["map"], atol=1e-5)

@@ -91,15 +91,7 @@ def token_layers(model: keras.Model, input_shape: tuple) -> list[SpatialLayer]:
     transformers normalise, then attend); a layer belongs to the last block opened before its
     output was made."""
     calls = traced_calls(model, input_shape)
-    starts, seen, found = [], set(), []
-    last_norm = None
-    for call in sorted(calls, key=lambda c: c.started):
-        kind = type(call.layer).__name__
-        if kind == "LayerNormalization":
-            last_norm = call.started
-        elif "Attention" in kind:
-            starts.append(last_norm if last_norm is not None else call.started)
-            last_norm = None
+    starts, seen, found = _block_starts(calls), set(), []
     for call in calls:  # output order
         output, kind = call.output, type(call.layer).__name__
         if id(output) in seen or "Drop" in kind or kind == "Identity" or output.shape[0] != 1:
@@ -117,6 +109,41 @@ def token_layers(model: keras.Model, input_shape: tuple) -> list[SpatialLayer]:
         block = sum(start < call.ended for start in starts)
         found.append(SpatialLayer(call.path, call.layer, shape, grid, block))
     return found
+
+
+def _block_starts(calls) -> list[int]:
+    """When each block opens: at the LayerNorm called just before each attention layer."""
+    starts, last_norm = [], None
+    for call in sorted(calls, key=lambda c: c.started):
+        kind = type(call.layer).__name__
+        if kind == "LayerNormalization":
+            last_norm = call.started
+        elif "Attention" in kind:
+            starts.append(last_norm if last_norm is not None else call.started)
+            last_norm = None
+    return starts
+
+
+def weights_by_block(model: keras.Model, input_shape: tuple) -> list[tuple[str, str, list]]:
+    """A transformer's trainable variables grouped as (group, last layer, variables), top first: the
+    head (what runs after the last token layer), then each block, then the patch embedding. Each
+    variable counts once, with the layer that creates it (a class token belongs to its embedding)."""
+    calls = traced_calls(model, input_shape)
+    starts = _block_starts(calls)
+    last_tokens = max((c.ended for c in calls if len(c.output.shape) == 3 and c.output.shape[0] == 1
+                       and patch_grid(c.output.shape[1], input_shape[:2])), default=0)
+    groups, seen = {}, set()
+    for call in calls:
+        own = [v for v in call.layer._trainable_variables if id(v) not in seen]
+        if not own:
+            continue
+        seen.update(id(v) for v in own)
+        block = sum(start < call.ended for start in starts)
+        name = "head" if call.started > last_tokens else f"block {block}" if block else "patch embedding"
+        entry = groups.setdefault(name, [name, call.path.split("/")[-1], []])
+        entry[1], entry[2] = call.path.split("/")[-1], entry[2] + own
+    order = ["head", *(f"block {n}" for n in range(len(starts), 0, -1)), "patch embedding"]
+    return [tuple(groups[name]) for name in order if name in groups]
 
 
 @dataclass(frozen=True)

@@ -124,21 +124,27 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
 # down, cumulatively, in a copy; a map that explains the model must fall apart on the way, while a map
 # that ignores the model (edges, say) does not.
 
-def weight_groups(network) -> list[tuple[str, list]]:
-    """Layers with trainable weights, top (output) first, grouped by block: consecutive layers whose
-    names share the part up to their first number ("block_16_expand", "block_16_project" -> "block_16"),
-    or, without a number, their first two words ("expanded_conv_depthwise" -> "expanded_conv")."""
+def weight_groups(network, transformer_input=None) -> list[tuple[str, str, list]]:
+    """(block, last layer, trainable variables), top (output) first. A CNN's layers are grouped by
+    name: consecutive layers whose names share the part up to their first number ("block_16_expand",
+    "block_16_project" -> "block_16"), or, without a number, their first two words
+    ("expanded_conv_depthwise" -> "expanded_conv"). A transformer's (give its input shape as
+    `transformer_input`) by block: head, block 12, ..., block 1, patch embedding."""
     import re
 
+    if transformer_input is not None:
+        from .graph import weights_by_block
+
+        return weights_by_block(network, transformer_input)
     groups = []
     for layer in reversed(_weighted_layers(network)):
         match = re.match(r"^(.*?\d+)", layer.name)
         block = match.group(1) if match else "_".join(layer.name.split("_")[:2])
         if groups and groups[-1][0] == block:
-            groups[-1][1].append(layer)
+            groups[-1][1:] = [layer.name, groups[-1][2] + list(layer.trainable_weights)]
         else:
-            groups.append((block, [layer]))
-    return groups
+            groups.append([block, layer.name, list(layer.trainable_weights)])
+    return [tuple(group) for group in groups]
 
 
 def _weighted_layers(network) -> list:
@@ -171,17 +177,16 @@ def sanity(explainer, photo: np.ndarray, layer: str, method: str = "gradcam", cl
     twin = Explainer(Model(copy, explainer.model.preprocess, explainer.labels, f"{explainer.model.name} (randomised)",
                            input_shape=explainer.model.input_shape))
     rng = np.random.default_rng(seed)
-    groups = weight_groups(copy)
+    groups = weight_groups(copy, explainer.model.input_shape if explainer.transformer else None)
     cascade = []
-    for done, (block, layers) in enumerate(groups, 1):
-        for randomised in layers:
-            for variable in randomised.trainable_weights:
-                values = variable.numpy()
-                spread = float(values.std()) or 0.05
-                variable.assign(rng.normal(0.0, spread, values.shape).astype(values.dtype))
+    for done, (block, last, variables) in enumerate(groups, 1):
+        for variable in variables:
+            values = variable.numpy()
+            spread = float(values.std()) or 0.05
+            variable.assign(rng.normal(0.0, spread, values.shape).astype(values.dtype))
         e = twin.explain(photo, layers=[layer], class_index=target, method=_model_method(method))
         current = _map_of(e, layer, method, photo)
-        cascade.append({"randomised_from": layers[-1].name, "block": block,
+        cascade.append({"randomised_from": last, "block": block,
                         "rank_correlation": rank_correlation(reference, current), "map": current})
         if progress:
             progress(done / len(groups))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard.engine import METHODS, TITLES
+from dashboard.engine import TITLES
 from dashboard.url_state import choose, parse_list
 from dashboard.view import View, overlay_grid
 
@@ -11,9 +11,10 @@ KEYS = ("compare_methods",)
 
 
 def draw(view: View, predictions) -> None:
-    choose("compare_methods", lambda v: isinstance(v, list) and set(v) <= set(METHODS),
+    methods = view.explainer.methods
+    choose("compare_methods", lambda v: isinstance(v, list) and set(v) <= set(methods),
            ["gradcam", "gradcam++", "layercam", "eigencam"], parse=parse_list(str))
-    chosen = st.multiselect(f"Methods for {view.label()} at {view.layer}", list(METHODS), key="compare_methods",
+    chosen = st.multiselect(f"Methods for {view.label()} at {view.layer}", methods, key="compare_methods",
                             format_func=TITLES.get)
     if chosen:
         overlay_grid(view, "overlay_compare_methods",

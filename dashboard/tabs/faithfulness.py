@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import compute
-from dashboard.engine import METHODS, SLOW, TITLES
+from dashboard.engine import SLOW, TITLES
 from dashboard.sidebar import class_name
 from dashboard.view import View, grid, in_order_chart, progress_bar
 
@@ -24,7 +24,7 @@ def draw(view: View, predictions) -> None:
         "blurred photo, those pixels come back first; the probability should rise fast (higher is better). "
         "Three maps that know nothing of the model set the bar: a centred blob, random noise and the photo's edges."
     )
-    methods = tuple(m for m in METHODS if m not in SLOW or m == view.method)  # a slow one only when chosen
+    methods = tuple(m for m in view.explainer.methods if m not in SLOW or m == view.method)  # a slow one only when chosen
     slot, progress = progress_bar("Scoring each method's map and the baselines")
     scored = compute.faithfulness(view.model_key, view.photo.digest, view.layer, view.class_index, methods,
                                   view.explainer, view.photo.array, progress)
