@@ -33,15 +33,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _arguments(argv):
-    parser = _Parser(prog="python -m dashboard.cli", description="Where does the classifier look? Grad-CAM and friends for Keras CNNs.")
+    parser = _Parser(prog="python -m dashboard.cli", description="Where does the classifier look? Grad-CAM and friends for Keras CNNs and Vision Transformers.")
     parser.add_argument("--input", "-i", help="photo to explain (any format Pillow reads, and HEIC/HEIF)")
     parser.add_argument("--model", "-m", default="mobilenet_v2",
-                        help="zoo name, or a .keras/.h5 file or Teachable Machine converted_keras.zip (default: mobilenet_v2)")
+                        help="zoo name, a .keras/.h5 file, a Teachable Machine converted_keras.zip, or a keras-hub preset "
+                             "(its folder, or a kaggle:// handle) (default: mobilenet_v2)")
     parser.add_argument("--labels", metavar="FILE", help="class names: labels.txt, one per line or Teachable Machine's 'index name'")
     parser.add_argument("--output-name", metavar="NAME", help="for models with several outputs: which one to explain (name or index)")
     parser.add_argument("--layer", "-l", action="append", help="layer to explain; repeat for several (default: the last spatial layer)")
     parser.add_argument("--class", dest="class_", metavar="INDEX|LABEL", help="class to explain (default: the top prediction)")
-    parser.add_argument("--method", default="gradcam", help="gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam or scorecam")
+    parser.add_argument("--method", default="gradcam",
+                        help="gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam, scorecam, or for transformers rollout")
+    parser.add_argument("--fusion", choices=["mean", "max"], default="mean", help="rollout: how heads are fused (default: mean)")
+    parser.add_argument("--discard", type=float, default=0.9, help="rollout: share of weakest attention dropped, 0..1 (default: 0.9)")
     parser.add_argument("--counterfactual", action="store_true", help="show what speaks against the class")
     parser.add_argument("--output", "-o", metavar="FIGURE.png",
                         help=f"write the side-by-side figure (original | overlays): {', '.join(FIGURE_FORMATS)}")
@@ -57,6 +61,8 @@ def _arguments(argv):
     args = parser.parse_args(argv)
     if not args.list_layers and not args.input:
         parser.error("--input PHOTO is required")
+    if not 0 <= args.discard < 1:
+        parser.error("--discard must be at least 0 and below 1")
     if not 0 <= args.opacity <= 1:
         parser.error("--opacity must be between 0 and 1")
     if args.metrics and not args.json:
@@ -113,7 +119,9 @@ def run(args) -> None:
         return
     class_index = None if args.class_ is None else explainer.class_index(args.class_)
     predictions = explainer.predict(photo)
-    explanation = explainer.explain(photo, args.layer, class_index, args.method, args.counterfactual)
+    options = {"fusion": args.fusion, "discard": args.discard} if args.method == "rollout" else None
+    explanation = explainer.explain(photo, args.layer, class_index, args.method, args.counterfactual,
+                                    method_options=options)
 
     if args.output:
         overlays = {layer: blend(photo, heat, args.opacity, args.colormap) for layer, heat in explanation.maps.items()}
