@@ -94,10 +94,10 @@ def token_layers(model: keras.Model, input_shape: tuple) -> list[SpatialLayer]:
     starts, seen, found = _block_starts(calls), set(), []
     for call in calls:  # output order
         output, kind = call.output, type(call.layer).__name__
-        if id(output) in seen or "Drop" in kind or kind == "Identity" or output.shape[0] != 1:
-            seen.add(id(output))
-            continue
+        repeated = id(output) in seen
         seen.add(id(output))
+        if repeated or "Drop" in kind or kind == "Identity" or output.shape[0] != 1:
+            continue
         shape, grid = tuple(output.shape[1:]), None
         if len(shape) == 2:
             grid = patch_grid(shape[0], input_shape[:2])

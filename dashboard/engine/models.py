@@ -137,7 +137,7 @@ def load_model(source=DEFAULT_MODEL, preprocess=None, labels=None, weights="imag
     if isinstance(labels, (str, Path)):
         labels = read_labels(Path(labels))
     if isinstance(source, keras.Model):
-        return _wrap(source, preprocess or hub.preprocessing(source), labels, source.name, output, input_shape)
+        return _wrap(source, preprocess, labels, source.name, output, input_shape)
     text = str(source)
     if hub.is_handle(text):
         return _wrap(hub.from_preset(text), preprocess, labels, text.rstrip("/").split("/")[-1], output)
