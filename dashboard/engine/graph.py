@@ -248,8 +248,10 @@ def compile_pass(model: keras.Model, head, targets: dict, input_shape: tuple, gr
     )
     def step(x, class_index):
         with _recording(targets, head) as records:
-            with tf.GradientTape() as tape:
-                tape.watch(x)  # frozen (non-trainable) bases still get gradients
+            # Only the input is watched: frozen bases still get gradients, and no gradient is kept
+            # for the weights (watching them doubled a ViT's pass).
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(x)
                 model(x, training=False)
                 missing = [name for name in names if name not in records]
                 if missing:
