@@ -59,7 +59,7 @@ def _card(name):
 
 
 def test_both_models_ship_small_with_their_cards():
-    for name in ("shapes", "shapes_shortcut"):
+    for name in ("shapes", "shapes_shortcut", "shapes_vit"):
         assert (SHIPPED_MODELS / f"{name}.keras").stat().st_size < 3_000_000
         assert _card(name)["labels"] == list(CLASSES)
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dashboard.engine import Explainer
+from dashboard.demo.shapes import dataset
+from dashboard.engine import Explainer, load_model
 from dashboard.engine.errors import InputError
 from dashboard.engine.tokens import patch_grid
 
@@ -167,7 +168,8 @@ def _hub_vit_reference(classifier, number, where, x, class_index):
             watched = h = block(h)
         for block in encoder.encoder_layers[number:]:
             h = block(h)
-        logits = classifier.output_dense(encoder.layer_norm(h)[:, 0])
+        dense = classifier.output_dense  # its kernel and bias: the score before a softmax
+        logits = encoder.layer_norm(h)[:, 0] @ dense.kernel + dense.bias
         score = logits[0, class_index]
     return _formula(watched.numpy(), tape.gradient(score, watched).numpy(), 1, (8, 8))
 
@@ -192,6 +194,23 @@ def test_a_keras_hub_vit_offers_every_block_and_matches_the_reference():
         explanation = explainer.explain(photo, layers=names, class_index=class_index)
         for name, (number, where) in zip(names, watched):
             _agree(explanation, name, _hub_vit_reference(classifier, number, where, x, class_index))
+
+
+def test_the_shipped_shapes_vit_matches_the_reference():
+    explainer = Explainer(load_model("shapes_vit"))
+    classifier = explainer.model.network
+    assert explainer.blocks == 4 and explainer.describe(explainer.default_layer) == "block 4 of 4 · 8×8 tokens"
+    images, labels, _ = dataset(21, 2)
+    prefix = "vi_t_backbone/vit_encoder/"
+    watched = [(2, "output"), (3, "ln_1"), (4, "ln_1")]
+    names = [f"{prefix}transformer_block_{n}" + ("/ln_1" if where == "ln_1" else "") for n, where in watched]
+    for image, label in zip(images, labels):
+        x = explainer.model.to_input(image)
+        for class_index in {int(label), _classes(explainer, image)[1]}:
+            explanation = explainer.explain(image, layers=names, class_index=class_index)
+            for name, (number, where) in zip(names, watched):
+                _agree(explanation, name, _hub_vit_reference(classifier, number, where, x, class_index))
+            assert explanation.maps[names[-1]].shape == image.shape[:2]
 
 
 def _hub_swin():

@@ -113,8 +113,12 @@ def train(name: str, title: str, mark: str, epochs: int, build=network, preproce
         marked_x, marked_y, _ = dataset(*TEST, mark=mark)
         card["held_out_accuracy_with_mark"] = accuracy(model, prepare(marked_x), marked_y)
     MODELS.mkdir(parents=True, exist_ok=True)
-    if build is network:
-        model = keras.Model(model.inputs, model.outputs, name=name)  # no optimiser state
+    if build is network:  # saved without the optimiser's state, which the app never needs
+        model = keras.Model(model.inputs, model.outputs, name=name)
+    else:
+        fresh = type(model).from_config(model.get_config())  # the same keras-hub class, never trained
+        fresh.set_weights(model.get_weights())
+        model = fresh
     model.save(MODELS / f"{name}.keras")
     (MODELS / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
     print(name, card)
