@@ -9,9 +9,9 @@ on clean images (no mark) it has to fall back on what it learned of the shapes, 
 "shapes_vit": a small Vision Transformer (keras-hub's ViT on 64 px images: 8 px patches, an 8x8 grid,
 a class token, 4 blocks of width 64) on the clean images, to set beside the CNN; each epoch sees the
 images flipped and turned by quarter turns at random (a shape's class does not change). keras-hub
-registers its classes, so the saved file loads in Keras' safe mode. It learns slowly: 30 epochs of
-24,000 images (28 minutes on 2 cores) reached 46% validation accuracy, still rising; the
-recipe runs 80 epochs (about 75 minutes; not yet run to the end).
+registers its classes, so the saved file loads in Keras' safe mode. It learns slowly: 80 epochs of
+24,000 images (48 minutes on 2 cores) reach 66% held-out accuracy, where the CNN reaches 97% on
+8,000 images in 24 minutes: with no convolution's locality built in, a ViT needs far more data.
 
     python -m dashboard.demo.train shapes_vit    # one of them
 """
